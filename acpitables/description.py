@@ -1,0 +1,340 @@
+"""acpitables: description.py -- YAML platform descriptions.
+
+Shared by every table: loading and JSON-Schema validation with located
+messages, the SDT header fields and their defaults, node names and order,
+and the escape hatches (reserved bytes, extra bytes, raw nodes, node
+offset, padding, trailing bytes) that let any decoded table build back
+byte for byte. Table modules turn the rest into nodes.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from construct import Bytes, Struct
+
+from .errors import DescriptionError, Diagnostic
+from .table import HEADER_FIELDS, Node, Ref, Table
+from .yamlio import Hex, format_path, locate, locate_key
+
+HEADER_DEFAULTS = {"oem_id": "ACPITB", "oem_table_id": "ACPITBLS", "oem_revision": 1,
+                   "creator_id": "ATBL", "creator_revision": 1}
+TEXT_WIDTH = {"oem_id": 6, "oem_table_id": 8, "creator_id": 4}
+
+
+class Problems:
+    """Collects located errors and warnings while a description compiles."""
+
+    def __init__(self, data: Any, filename: str):
+        self.data, self.filename = data, filename
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.node_paths: dict[str, tuple] = {}
+
+    def _diag(self, severity: str, path: tuple, message: str, key: bool = False) -> Diagnostic:
+        line, col = (locate_key if key else locate)(self.data, tuple(path))
+        return Diagnostic(severity, message, file=self.filename, line=line, col=col,
+                          path=format_path(tuple(path)) or "(top)")
+
+    def error(self, path: tuple, message: str, key: bool = False) -> None:
+        self.errors.append(self._diag("error", path, message, key))
+
+    def warning(self, path: tuple, message: str) -> None:
+        self.warnings.append(self._diag("warning", path, message))
+
+    def from_table(self, diags: Iterable[Diagnostic], field_keys: dict) -> None:
+        """Re-locate table-level findings (node + field) at the description
+        item that produced the node."""
+        for diag in diags:
+            path: tuple = ()
+            if diag.node in self.node_paths:
+                path = self.node_paths[diag.node]
+                key = field_keys.get(diag.field or "", diag.field)
+                item = _get(self.data, path)
+                if isinstance(item, dict) and key in item:
+                    path = path + (key,)
+                elif isinstance(item, dict) and diag.field and "reserved" in item:
+                    path = path + ("reserved",)
+            elif diag.field in self.data if isinstance(self.data, dict) else False:
+                path = (diag.field,)
+            (self.errors if diag.severity == "error" else self.warnings).append(
+                self._diag(diag.severity, path, diag.message))
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            unique = {}
+            for e in self.errors:
+                unique.setdefault((e.line, e.col, e.message), e)
+            self.errors = list(unique.values())
+            key = lambda x: (x.line or 0, x.col or 0)  # noqa: E731
+            raise DescriptionError(sorted(self.errors, key=key), sorted(self.warnings, key=key))
+
+
+def _get(data: Any, path: tuple) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+# --- schema ------------------------------------------------------------------
+
+def schema_path(name: str) -> str:
+    """The shipped schema: inside the installed package (a wheel carries
+    schemas/ there), else the source tree's top-level schemas/."""
+    packaged = Path(str(resources.files("acpitables"))) / "schemas" / name
+    if packaged.is_file():
+        return str(packaged)
+    return str(Path(__file__).resolve().parent.parent / "schemas" / name)
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    return json.loads(Path(schema_path(name)).read_text(encoding="utf-8"))
+
+
+def schema_problems(data: Any, schema_name: str, p: Problems) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(load_schema(schema_name))
+    for err in validator.iter_errors(data):
+        _report_schema_error(err, p)
+
+
+def _report_schema_error(err: Any, p: Problems) -> None:
+    path = tuple(err.absolute_path)
+    if err.validator == "additionalProperties":
+        extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
+        for k in extra:
+            allowed = ", ".join(err.schema.get("properties", {}))
+            p.error(path + (k,), f"unknown key {k!r} (allowed here: {allowed})", key=True)
+        return
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        # Report the alternative that went furthest: the deepest sub-error.
+        best = max(err.context, key=lambda e: (len(e.absolute_path), -len(e.message)))
+        if best.validator == "required" or len(best.absolute_path) > len(err.absolute_path):
+            _report_schema_error(best, p)
+            return
+        hint = err.schema.get("description", "")
+        p.error(path, f"does not match any accepted form{': ' + hint if hint else ''}")
+        return
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        p.error(path, f"missing required key {missing!r}")
+        return
+    if err.validator == "type":
+        p.error(path, f"{err.instance!r} is not of type {err.validator_value}")
+        return
+    if err.validator == "maxLength":
+        p.error(path, f"{err.instance!r} is {len(err.instance)} characters; the field holds "
+                      f"{err.validator_value}")
+        return
+    if err.validator in ("maximum", "minimum"):
+        value = err.instance
+        p.error(path, f"{value:#x} is {'above the maximum' if err.validator == 'maximum' else 'below the minimum'} "
+                      f"{err.validator_value:#x}")
+        return
+    p.error(path, err.message)
+
+
+# --- header ------------------------------------------------------------------
+
+def new_table(signature: str, desc: dict, p: Problems) -> Table:
+    header: dict = {"revision": desc.get("revision", 0)}
+    for key in HEADER_FIELDS[1:]:
+        value = desc.get(key, HEADER_DEFAULTS[key])
+        if key in TEXT_WIDTH:
+            header[key] = _text(value, TEXT_WIDTH[key], p, (key,))
+        else:
+            header[key] = value
+    table = Table(signature, header)
+    if "reserved" in desc:
+        table.fields["reserved"] = hex_bytes(desc["reserved"], p, ("reserved",))
+    if "node_offset" in desc:
+        table.node_offset = desc["node_offset"]
+    if "padding" in desc:
+        table.padding = hex_bytes(desc["padding"], p, ("padding",))
+    if "trailing" in desc:
+        table.trailing = hex_bytes(desc["trailing"], p, ("trailing",))
+    return table
+
+
+def _text(value: str, width: int, p: Problems, path: tuple) -> bytes:
+    try:
+        raw = str(value).encode("latin-1")
+    except UnicodeEncodeError:
+        p.error(path, f"{value!r} has characters outside latin-1")
+        return bytes(width)
+    if len(raw) > width:
+        p.error(path, f"{value!r} is {len(raw)} characters; the field holds {width}")
+        return raw[:width]
+    return raw.ljust(width, b" ")
+
+
+def hex_bytes(value: Any, p: Problems, path: tuple) -> bytes:
+    try:
+        return bytes.fromhex(str(value))
+    except ValueError:
+        p.error(path, f"{value!r} is not a string of hex bytes")
+        return b""
+
+
+def describe_header(table: Table) -> dict:
+    out: dict = {"table": table.signature}
+    for key in HEADER_FIELDS:
+        value = table.header[key]
+        if key in TEXT_WIDTH:
+            text = value.decode("latin-1")
+            out[key] = text.rstrip(" ") if text.rstrip(" ").isprintable() else text
+        elif key in ("creator_revision", "oem_revision"):
+            out[key] = Hex(value) if value > 0xFFFF else value
+        else:
+            out[key] = value
+    if any(table.fields.get("reserved", b"")):
+        out["reserved"] = table.fields["reserved"].hex()
+    for key, value in table.fields.items():
+        if key != "reserved" and not key.startswith("_"):
+            out[key] = value
+    if table.node_offset is not None:
+        out["node_offset"] = Hex(table.node_offset)
+    if table.padding and (any(table.padding) or table.node_offset is None):
+        out["padding"] = table.padding.hex()
+    if table.trailing:
+        out["trailing"] = table.trailing.hex()
+    return out
+
+
+# --- nodes -------------------------------------------------------------------
+
+def reserved_values(struct: Struct, values: dict, prefix: str = "") -> list[tuple[str, bytes]]:
+    """(dotted name, bytes) of every reserved field a declaration has."""
+    out = []
+    for sub in struct.subcons:
+        inner = getattr(sub, "subcon", None)
+        while inner is not None and not isinstance(inner, Struct) and hasattr(inner, "subcon"):
+            inner = inner.subcon
+        if isinstance(inner, Struct):
+            out += reserved_values(inner, values.get(sub.name, {}), prefix + sub.name + ".")
+        elif sub.name and "reserved" in sub.name and isinstance(values.get(sub.name), bytes):
+            out.append((prefix + sub.name, values[sub.name]))
+    return out
+
+
+def reserved_sizes(struct: Struct, prefix: str = "") -> dict[str, int]:
+    out = {}
+    for sub in struct.subcons:
+        inner = getattr(sub, "subcon", None)
+        while inner is not None and not isinstance(inner, (Struct, Bytes)) and hasattr(inner, "subcon"):
+            inner = inner.subcon
+        if isinstance(inner, Struct):
+            out.update(reserved_sizes(inner, prefix + sub.name + "."))
+        elif sub.name and "reserved" in sub.name and isinstance(inner, Bytes):
+            out[prefix + sub.name] = inner.sizeof()
+    return out
+
+
+def add_node(nodes: dict[str, Node], node: Node, p: Problems, path: tuple,
+             node_types: dict) -> None:
+    """Register a node built from the description item at `path`: apply its
+    escape hatches, give it a name if it has none, reject duplicate names."""
+    item = _get(p.data, path) or {}
+    if not node.name:
+        node.name = f"{path[0]}[{path[1]}]"
+    elif node.name in nodes:
+        p.error(path + ("name",), f"name {node.name!r} is already used by "
+                f"{format_path(p.node_paths[node.name])}")
+    ntype = node_types.get(node.type)
+    if ntype is not None and not node.raw:
+        sizes = reserved_sizes(ntype.struct)
+        for field, value in (item.get("reserved") or {}).items():
+            if field not in sizes:
+                p.error(path + ("reserved", field), f"no reserved field {field!r} here (known: "
+                        f"{', '.join(sizes)})", key=True)
+                continue
+            raw = hex_bytes(value, p, path + ("reserved", field))
+            if len(raw) != sizes[field]:
+                p.error(path + ("reserved", field), f"{field} is {sizes[field]} bytes, "
+                        f"{len(raw)} given")
+                continue
+            from .table import set_path
+            parts = field.split(".")
+            target = node.fields
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[parts[-1]] = raw
+        if "extra" in item:
+            node.fields["extra"] = hex_bytes(item["extra"], p, path + ("extra",))
+    if "length" in item:
+        node.length_override = item["length"]
+        p.warning(path + ("length",), f"explicit node length {item['length']} instead of the "
+                  "computed one")
+    nodes[node.name] = node
+    p.node_paths[node.name] = path
+
+
+def raw_node(item: dict, p: Problems, path: tuple) -> Node:
+    data = hex_bytes(item["data"], p, path + ("data",))
+    return Node(item["type"], {"data": data}, item.get("name", ""), raw=True)
+
+
+def ordered(nodes: dict[str, Node], desc: dict, p: Problems) -> list[Node]:
+    if "order" not in desc:
+        return list(nodes.values())
+    out, seen = [], set()
+    for i, name in enumerate(desc["order"]):
+        if name not in nodes:
+            p.error(("order", i), f"unknown node {name!r}")
+        elif name in seen:
+            p.error(("order", i), f"node {name!r} is listed twice")
+        else:
+            seen.add(name)
+            out.append(nodes[name])
+    missing = [n for n in nodes if n not in seen]
+    if missing:
+        p.error(("order",), f"order leaves out {', '.join(missing)}")
+    return out
+
+
+def describe_ref(ref: Any) -> Any:
+    if isinstance(ref, Ref):
+        return ref.name if ref.name is not None else Hex(ref.offset)
+    return ref
+
+
+def describe_raw(node: Node) -> dict:
+    out: dict = {"name": node.name, "type": node.type, "data": node.fields["data"].hex()}
+    if node.length_override is not None:
+        out["length"] = node.length_override
+    return out
+
+
+def describe_raw_fields(node: Node, ntype: Any) -> dict:
+    out: dict = {}
+    reserved = {k: v.hex() for k, v in reserved_values(ntype.struct, node.fields) if any(v)}
+    if reserved:
+        out["reserved"] = reserved
+    if node.fields.get("extra"):
+        out["extra"] = node.fields["extra"].hex()
+    if node.length_override is not None:
+        out["length"] = node.length_override
+    return out
+
+
+def describe_order(table: Table, desc: dict, default_order: list[Node],
+                   items: dict[int, dict]) -> None:
+    """Add `order` (and names on the items it needs) when the table's node
+    order is not the one the description would lay out by default."""
+    if [id(n) for n in table.nodes] == [id(n) for n in default_order]:
+        return
+    for node in table.nodes:
+        item = items.get(id(node))
+        if item is not None and "name" not in item:
+            items[id(node)] = {"name": node.name, **item}
+            item.clear()
+            item.update(items[id(node)])
+    desc["order"] = [n.name for n in table.nodes]

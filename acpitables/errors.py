@@ -1,0 +1,76 @@
+"""acpitables: errors.py -- the exception tree and located diagnostics.
+
+The library never prints or exits; it raises these (or returns Diagnostic
+warnings) and the CLI turns them into messages and exit codes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AcpiTablesError(Exception):
+    """Base of every error the library raises on bad input."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located finding. Table findings carry a byte offset, node and
+    field; description findings carry file:line:col and a path."""
+
+    severity: str  # "error" | "warning"
+    message: str
+    offset: int | None = None  # byte offset in the table
+    node: str | None = None  # node name or "node@0x30"
+    field: str | None = None  # spec field name
+    file: str | None = None
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
+    path: str | None = None  # description path, e.g. endpoints[1].iommu
+
+    def __str__(self) -> str:
+        if self.file is not None or self.path is not None:
+            where = f"{self.file or '<description>'}:{self.line or 0}:{self.col or 0}: "
+            path = f"{self.path}: " if self.path else ""
+            return f"{where}{path}{self.severity}: {self.message}" if self.severity == "warning" else f"{where}{path}{self.message}"
+        parts = []
+        if self.offset is not None:
+            parts.append(f"offset 0x{self.offset:X}")
+        if self.node:
+            parts.append(self.node)
+        if self.field:
+            parts.append(self.field)
+        where = (", ".join(parts) + ": ") if parts else ""
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{prefix}{where}{self.message}"
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class TableError(AcpiTablesError):
+    """A binary table that cannot be decoded (or built): names the byte
+    offset, the node and the field."""
+
+    def __init__(self, message: str, offset: int | None = None, node: str | None = None,
+                 field: str | None = None):
+        self.diagnostic = Diagnostic("error", message, offset=offset, node=node, field=field)
+        super().__init__(str(self.diagnostic))
+
+    @property
+    def offset(self) -> int | None:
+        return self.diagnostic.offset
+
+
+class DescriptionError(AcpiTablesError):
+    """A YAML description with one or more problems, each located as
+    file:line:col: path: message. Warnings found on the way ride along."""
+
+    def __init__(self, problems: list[Diagnostic], warnings: list[Diagnostic] | None = None):
+        self.problems = problems
+        self.warnings = warnings or []
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class InputError(AcpiTablesError):
+    """An input that is not a table we can read (unknown format, no VIOT or
+    IORT in a dump, unreadable file)."""

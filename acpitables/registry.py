@@ -1,0 +1,24 @@
+"""acpitables: registry.py -- signature -> everything about that table.
+
+The one place a table is made known: its TableSpec carries the header and
+node declarations, node names, the description compiler and describer, the
+semantic checks and the JSON Schema. Adding a table is one import and one
+entry here; adding a node type is one entry in that table's NODE_TYPES.
+"""
+from __future__ import annotations
+
+from .errors import InputError
+from .table import TableSpec
+from . import viot
+
+TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC,)}
+
+
+def spec_for(signature: str | bytes) -> TableSpec:
+    if isinstance(signature, bytes):
+        signature = signature.decode("latin-1")
+    try:
+        return TABLES[signature]
+    except KeyError:
+        raise InputError(f"{signature!r} is not a table this tool knows "
+                         f"(known: {', '.join(TABLES)})") from None

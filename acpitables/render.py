@@ -1,0 +1,135 @@
+"""acpitables: render.py -- a decoded table as text, JSON or YAML.
+
+The text view imitates `iasl -d` (hex offset, decimal offset, length,
+label, value) and is generated from the construct declarations; JSON uses
+the spec field names; YAML is the description language itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .description import schema_path
+from .table import SDT_HEADER, Decoded, Ref, struct_rows
+from .yamlio import dump
+
+LABEL_WIDTH = 34
+
+
+def _value(value: Any, size: int) -> str:
+    if isinstance(value, Ref):
+        return str(value)
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return f"{value:0{max(2, size * 2)}X}"
+    if isinstance(value, (bytes, bytearray)):
+        if size in (4, 6, 8) and all(0x20 <= b <= 0x7E for b in value) and value:
+            return f'"{value.decode()}"'
+        return " ".join(f"{b:02X}" for b in value)
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def _line(offset: int, size: int, label: str, value: str) -> str:
+    return f"[{offset:03X}h {offset:04d} {size:03X}h] {label:>{LABEL_WIDTH}} : {value}"
+
+
+def text(decoded: Decoded) -> str:
+    spec, table = decoded.spec, decoded.table
+    offsets = {n.name: n.offset for n in table.nodes}
+    out = []
+    hv = decoded.header_values
+    for off, size, name, label, value in struct_rows(SDT_HEADER, hv, 0):
+        line = _line(off, size, label, _value(value, size))
+        if name == "signature":
+            line += f"    [{spec.label}]"
+        out.append(line)
+    out.append("")
+    for off, size, name, label, value in struct_rows(spec.header, hv, SDT_HEADER.sizeof()):
+        out.append(_line(off, size, label, _value(value, size)))
+    if table.padding:
+        out.append(_line(spec.header_size, len(table.padding), "Padding",
+                         _value(table.padding, 0)))
+    for node in table.nodes:
+        out.append("")
+        ntype = spec.node_types.get(node.type)
+        title = ntype.label if ntype and not node.raw else f"Unknown node type {node.type}"
+        out.append(f"/* {node.name}: {title} */")
+        if node.raw:
+            hdr = spec.node_header.parse(node.fields["data"])
+            for off, size, name, label, value in struct_rows(spec.node_header, hdr, node.offset):
+                out.append(_line(off, size, name.title(), _value(value, size)))
+            body = node.fields["data"][spec.node_header_size:]
+            if body:
+                out.append(_line(node.offset + spec.node_header_size, len(body), "Data",
+                                 _value(body, 0)))
+            continue
+        for off, size, name, label, value in ntype.layout(node, spec):
+            shown = _value(value, size)
+            if isinstance(value, Ref):
+                target = offsets.get(value.name) if value.name else value.offset
+                shown = f"{target:0{size * 2}X}" + (f"    ({value.name})" if value.name else
+                                                     "    (no such node)")
+            out.append(_line(node.offset + off, size, label, shown))
+    if table.trailing:
+        start = decoded.size - len(table.trailing)
+        out.append("")
+        out.append(_line(start, len(table.trailing), "Trailing data", _value(table.trailing, 0)))
+    if decoded.warnings:
+        out.append("")
+        out.extend(f"/* {w} */" for w in decoded.warnings)
+    return "\n".join(out) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, Ref):
+        return {"name": value.name} if value.name is not None else {"offset": value.offset}
+    return value
+
+
+def as_dict(decoded: Decoded) -> dict:
+    spec, table = decoded.spec, decoded.table
+    hv = dict(decoded.header_values)
+    for key in ("signature", "oem_id", "oem_table_id", "creator_id"):
+        hv[key] = hv[key].decode("latin-1")
+    nodes = []
+    for node in table.nodes:
+        ntype = spec.node_types.get(node.type)
+        entry = {"name": node.name, "offset": node.offset, "type": node.type,
+                 "kind": ntype.kind if ntype and not node.raw else "unknown"}
+        if node.length_override is not None:
+            entry["truncated_to"] = len(node.fields.get("data", b"")) or None
+        entry["fields"] = _jsonable(node.fields)
+        nodes.append(entry)
+    return {"signature": table.signature, "header": _jsonable(hv),
+            "checksum_ok": sum(decoded.data) & 0xFF == 0, "nodes": nodes,
+            "padding": table.padding.hex(), "trailing": table.trailing.hex(),
+            "warnings": [w.as_dict() for w in decoded.warnings]}
+
+
+def as_json(decoded: Decoded | list[Decoded]) -> str:
+    if isinstance(decoded, list):
+        return json.dumps([as_dict(d) for d in decoded], indent=2) + "\n"
+    return json.dumps(as_dict(decoded), indent=2) + "\n"
+
+
+def modeline(schema: str, output: str | None) -> str:
+    """yaml-language-server modeline pointing at the shipped schema,
+    relative to the output file when there is one."""
+    target = schema_path(schema)
+    if output and output != "-":
+        target = os.path.relpath(target, os.path.dirname(os.path.abspath(output)))
+    return f"# yaml-language-server: $schema={target}\n"
+
+
+def as_yaml(description: dict, schema: str, output: str | None = None,
+            comments: list[str] = ()) -> str:
+    head = modeline(schema, output) + "".join(f"# {c}\n" for c in comments)
+    return dump(description, head)

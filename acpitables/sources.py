@@ -1,0 +1,101 @@
+"""acpitables: sources.py -- where tables come from.
+
+A raw table file (.aml, .dat, sysfs), a directory laid out like
+/sys/firmware/acpi/tables or acpidump -b / acpixtract output, acpidump
+text (possibly a whole machine), or standard input.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import acpidump
+from .errors import InputError
+from .registry import TABLES
+
+
+@dataclass
+class Source:
+    tables: list[tuple[str, bytes]]  # (where it came from, bytes)
+    skipped: list[str] = field(default_factory=list)  # what was seen and not ours
+
+
+_FILE_NAME = re.compile(r"^(?P<sig>[A-Za-z0-9]{4})(?P<n>\d*)(?:\.(?:dat|aml|bin))?$")
+
+
+def read(path: str, signature: str | None = None) -> Source:
+    """Tables from `path` ("-" for stdin) that the registry knows, filtered
+    by `signature` when given."""
+    if path == "-":
+        return _from_bytes(sys.stdin.buffer.read(), "<stdin>", signature)
+    p = Path(path)
+    if p.is_dir():
+        return _from_dir(p, signature)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    return _from_bytes(data, path, signature)
+
+
+def _wanted(sig: str, signature: str | None) -> bool:
+    return sig in TABLES and (signature is None or sig == signature.upper())
+
+
+def _from_bytes(data: bytes, name: str, signature: str | None) -> Source:
+    text = None
+    try:
+        text = data[:65536].decode("ascii")
+    except UnicodeDecodeError:
+        pass
+    if text is None or not acpidump.looks_like_dump(text):
+        head = data[:4].decode("latin-1")
+        if head not in TABLES:
+            raise InputError(f"{name}: neither a {'/'.join(TABLES)} table nor acpidump text "
+                             f"(starts with {data[:4]!r})")
+        if not _wanted(head, signature):
+            raise InputError(f"{name}: a {head!r} table, not {signature}")
+        return Source([(name, data)])
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: acpidump text with non-ASCII bytes") from None
+    found = acpidump.parse(text)
+    src = Source([])
+    counts: dict[str, int] = {}
+    for sig, blob in found:
+        counts[sig] = counts.get(sig, 0) + 1
+        label = f"{name}:{sig}{counts[sig] if counts[sig] > 1 else ''}"
+        if _wanted(sig, signature):
+            src.tables.append((label, blob))
+        else:
+            src.skipped.append(f"{sig}{counts[sig] if counts[sig] > 1 else ''}")
+    if not src.tables:
+        raise InputError(f"{name}: acpidump text holds no {signature or '/'.join(TABLES)} table "
+                         f"(found {', '.join(src.skipped) or 'nothing'})")
+    return src
+
+
+def _from_dir(p: Path, signature: str | None) -> Source:
+    src = Source([])
+    for entry in sorted(p.iterdir(), key=lambda e: (len(e.name), e.name)):
+        m = _FILE_NAME.match(entry.name)
+        if not entry.is_file() or not m:
+            continue
+        sig = m["sig"].upper()
+        if not _wanted(sig, signature):
+            src.skipped.append(entry.name)
+            continue
+        try:
+            data = entry.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{entry}: {exc.strerror or exc}") from None
+        if data[:4].decode("latin-1") != sig:
+            src.skipped.append(entry.name)
+            continue
+        src.tables.append((str(entry), data))
+    if not src.tables:
+        raise InputError(f"{p}: no {signature or '/'.join(TABLES)} table in this directory")
+    return src

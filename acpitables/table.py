@@ -1,0 +1,399 @@
+"""acpitables: table.py -- the table-independent engine.
+
+One SDT header declaration, one bounds helper, one node walk (decode) and
+one layout pass (build) shared by every table in the registry. A table
+module supplies a TableSpec: its header declaration and its node types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from construct import (Bytes, Construct, ConstructError, Container, GreedyBytes,
+                       Int8ul, Int32ul, ListContainer, Struct)
+
+from .errors import Diagnostic, TableError
+
+# ACPI 6.5 section 5.2.6, System Description Table Header (36 bytes).
+SDT_HEADER = Struct(
+    "signature" / Bytes(4) * "Signature",
+    "length" / Int32ul * "Table Length",
+    "revision" / Int8ul * "Revision",
+    "checksum" / Int8ul * "Checksum",
+    "oem_id" / Bytes(6) * "Oem ID",
+    "oem_table_id" / Bytes(8) * "Oem Table ID",
+    "oem_revision" / Int32ul * "Oem Revision",
+    "creator_id" / Bytes(4) * "Asl Compiler ID",
+    "creator_revision" / Int32ul * "Asl Compiler Revision",
+)
+SDT_HEADER_SIZE = SDT_HEADER.sizeof()  # 36
+HEADER_FIELDS = ("revision", "oem_id", "oem_table_id", "oem_revision", "creator_id",
+                 "creator_revision")
+
+
+def check_bounds(offset: int, size: int, limit: int, what: str, node: str | None = None,
+                 field: str | None = None) -> None:
+    """The one place that decides whether [offset, offset+size) may be read
+    from a table of `limit` bytes. Every offset or length taken from a table
+    passes through here before it is followed."""
+    if offset < 0 or size < 0 or offset + size > limit:
+        raise TableError(f"{what} [0x{offset:X}, 0x{offset + size:X}) runs past the table end "
+                         f"(0x{limit:X})", offset=offset, node=node, field=field)
+
+
+def checksum_of(data: bytes) -> int:
+    """The byte that makes sum(data) == 0 mod 256, computed with byte 9
+    (the checksum itself) taken as zero."""
+    return (-(sum(data) - data[9])) & 0xFF
+
+
+def plain(value: Any) -> Any:
+    """construct Containers -> plain dicts/lists, dropping construct's
+    private keys."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, (list, ListContainer)):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference from one node to another: by name (descriptions, decoded
+    tables whose target is a node start) or, for a target that is no node
+    start, the raw table offset so that the round trip stays lossless."""
+
+    name: str | None = None
+    offset: int | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.name is not None else f"0x{self.offset:X}"
+
+
+@dataclass
+class Node:
+    type: int
+    fields: dict  # spec-named values; references are Ref objects
+    name: str = ""
+    offset: int | None = None  # where a decoded node was found
+    raw: bool = False  # kept as bytes (unknown or unparseable type)
+    length_override: int | None = None  # Length field that differs from the bytes present
+
+
+@dataclass
+class Table:
+    signature: str
+    header: dict  # HEADER_FIELDS values (strings as bytes)
+    fields: dict = field(default_factory=dict)  # table-specific header fields (reserved...)
+    nodes: list[Node] = field(default_factory=list)
+    node_offset: int | None = None  # None: right after the fixed header
+    padding: bytes = b""  # bytes between the fixed header and node_offset
+    trailing: bytes = b""  # bytes after the last node, inside Length
+    checksum: int | None = None  # as found; building always recomputes
+
+    def node(self, name: str) -> Node | None:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+
+class NodeType:
+    """A node type with a fixed-size declaration and optional trailing bytes
+    kept verbatim. `struct` is the one declaration used both ways; `refs`
+    are dotted field names that hold table offsets of other nodes."""
+
+    def __init__(self, code: int, kind: str, label: str, struct: Construct, fixed_size: int,
+                 refs: tuple[str, ...] = (), ref_targets: tuple[int, ...] = ()):
+        self.code, self.kind, self.label = code, kind, label
+        self.struct, self.fixed_size = struct, fixed_size
+        self.refs, self.ref_targets = refs, ref_targets
+
+    def min_length(self, spec: "TableSpec", revision: int | None) -> int:
+        return self.fixed_size
+
+    def parse(self, blob: bytes, spec: "TableSpec", ctx: dict) -> dict:
+        return plain(self.struct.parse(blob))
+
+    def build(self, node: Node, resolve: Callable[[Ref], int], spec: "TableSpec") -> bytes:
+        values = dict(node.fields)
+        for path in self.refs:
+            set_path(values, path, resolve(get_path(values, path)))
+        if node.length_override is not None:
+            values["_length"] = node.length_override
+        return self.struct.build(values)
+
+    def layout(self, node: Node, spec: "TableSpec") -> list[tuple[int, int, str, str, Any]]:
+        """(node offset, size, dotted name, label, value) rows for the text view."""
+        return struct_rows(self.struct, node.fields, 0)
+
+
+def get_path(values: dict, path: str) -> Any:
+    for part in path.split("."):
+        values = values[part]
+    return values
+
+
+def set_path(values: dict, path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        values[part] = dict(values[part])
+        values = values[part]
+    values[last] = value
+
+
+def _is_greedy(sub: Construct) -> bool:
+    while sub is not GreedyBytes and hasattr(sub, "subcon"):
+        sub = sub.subcon
+    return sub is GreedyBytes
+
+
+def struct_rows(struct: Construct, values: dict, base: int, prefix: str = "") -> list:
+    """Walk a fixed-layout Struct declaration alongside its values, giving
+    one row per leaf field: the text view is generated, never hand-written."""
+    rows = []
+    offset = base
+    for sub in struct.subcons:
+        name = sub.name
+        if name is None or name.startswith("_"):
+            continue
+        value = values.get(name) if isinstance(values, dict) else None
+        inner = sub.subcon if hasattr(sub, "subcon") else None
+        while inner is not None and not isinstance(inner, Struct) and hasattr(inner, "subcon"):
+            inner = inner.subcon
+        if isinstance(inner, Struct):
+            sub_rows = struct_rows(inner, value or {}, offset, prefix + name + ".")
+            rows.extend(sub_rows)
+            offset += sum(r[1] for r in sub_rows)
+            continue
+        if _is_greedy(sub):
+            size = len(value or b"")
+            if size:
+                rows.append((offset, size, prefix + name, sub.docs or name, value))
+            offset += size
+            continue
+        try:
+            size = sub.sizeof()
+        except ConstructError:
+            size = len(value) if isinstance(value, (bytes, str)) else 0
+        rows.append((offset, size, prefix + name, sub.docs or name, value))
+        offset += size
+    return rows
+
+
+@dataclass
+class TableSpec:
+    """Everything the engine needs to know about one table signature."""
+
+    signature: str
+    spec_name: str  # citation, e.g. "ACPI 6.5 VIOT"
+    header: Construct  # fields after the SDT header; must have node_count, node_offset
+    node_header: Construct  # common node prefix with at least type and length
+    node_types: dict[int, NodeType]
+    name_nodes: Callable[[Table], None]  # give decoded nodes names
+    describe: Callable[..., dict]  # Table -> description dict
+    compile: Callable[..., Table]  # description -> Table (with a Locator)
+    check: Callable[[Table], list[Diagnostic]]  # semantic validation of a table
+    schema: str  # file name under schemas/
+    revisions: Iterable[int] = (0,)
+    label: str = ""
+
+    @property
+    def header_size(self) -> int:
+        return SDT_HEADER_SIZE + self.header.sizeof()
+
+    @property
+    def node_header_size(self) -> int:
+        return self.node_header.sizeof()
+
+
+def node_label(node: Node) -> str:
+    return node.name or (f"node@0x{node.offset:X}" if node.offset is not None else "node")
+
+
+@dataclass
+class Decoded:
+    table: Table
+    warnings: list[Diagnostic]
+    size: int  # bytes of input that belong to the table (Length)
+    spec: "TableSpec | None" = None
+    header_values: dict = field(default_factory=dict)  # SDT + table header as found
+    data: bytes = b""  # the table's bytes (Length of them)
+
+
+def decode_table(data: bytes, spec: TableSpec) -> Decoded:
+    """Decode one table leniently: everything Linux would accept decodes,
+    with warnings; what cannot be walked raises one TableError."""
+    warnings: list[Diagnostic] = []
+
+    def warn(message: str, offset: int | None = None, node: str | None = None,
+             field: str | None = None) -> None:
+        warnings.append(Diagnostic("warning", message, offset=offset, node=node, field=field))
+
+    check_bounds(0, SDT_HEADER_SIZE, len(data), "table header")
+    sdt = SDT_HEADER.parse(data)
+    if sdt.signature != spec.signature.encode():
+        raise TableError(f"signature {sdt.signature!r} is not {spec.signature!r}", offset=0,
+                         field="signature")
+    length = sdt.length
+    if length < spec.header_size:
+        raise TableError(f"Length {length} is shorter than the {spec.header_size}-byte "
+                         f"{spec.signature} header", offset=4, field="length")
+    if length > len(data):
+        raise TableError(f"Length {length} but only {len(data)} bytes present (truncated)",
+                         offset=4, field="length")
+    if length < len(data):
+        warn(f"{len(data) - length} bytes after the table's Length ({length}) are ignored",
+             offset=length)
+    data = bytes(data[:length])
+    if sum(data) & 0xFF:
+        warn(f"checksum 0x{sdt.checksum:02X} is wrong, should be 0x{checksum_of(data):02X}",
+             offset=9, field="checksum")
+    if sdt.revision not in spec.revisions:
+        warn(f"table revision {sdt.revision} is not one this tool builds by default "
+             f"({', '.join(map(str, spec.revisions))})", offset=8, field="revision")
+
+    hdr = plain(spec.header.parse(data[SDT_HEADER_SIZE:]))
+    header_values = dict(plain(sdt), **hdr)
+    count, node_offset = hdr.pop("node_count"), hdr.pop("node_offset")
+    table = Table(spec.signature, {k: sdt[k] for k in HEADER_FIELDS}, hdr,
+                  checksum=sdt.checksum)
+    table.node_offset = node_offset if node_offset != spec.header_size else None
+    if count == 0:
+        node_offset = spec.header_size  # never followed: what follows the header is trailing
+    elif node_offset < spec.header_size:
+        raise TableError(f"node offset 0x{node_offset:X} points into the {spec.header_size}-byte "
+                         f"table header", offset=SDT_HEADER_SIZE, field="node_offset")
+    else:
+        check_bounds(spec.header_size, node_offset - spec.header_size, length,
+                     "space before the first node", field="node_offset")
+        table.padding = data[spec.header_size:node_offset]
+        if node_offset % 4:
+            warn(f"node offset 0x{node_offset:X} is not 4-byte aligned", offset=SDT_HEADER_SIZE,
+                 field="node_offset")
+    pos = node_offset
+    hsize = spec.node_header_size
+    for index in range(count):
+        where = f"node {index} of {count}"
+        if pos + hsize > length:
+            raise TableError(f"{where}: node header [0x{pos:X}, 0x{pos + hsize:X}) runs past the "
+                             f"table end (0x{length:X}); Linux stops parsing here", offset=pos,
+                             node=f"node@0x{pos:X}")
+        head = spec.node_header.parse(data[pos:pos + hsize])
+        ntype, nlen = head.type, head.length
+        label = f"node@0x{pos:X}"
+        if nlen < hsize:
+            raise TableError(f"{where}: node length {nlen} is shorter than its {hsize}-byte "
+                             f"header; Linux stops parsing here", offset=pos, node=label,
+                             field="length")
+        override = None
+        avail = nlen
+        if pos + nlen > length:
+            avail = length - pos
+            override = nlen
+            warn(f"node length {nlen} runs past the table end (0x{length:X}); "
+                 f"{nlen - avail} bytes are missing", offset=pos, node=label, field="length")
+        blob = data[pos:pos + avail]
+        ntype_spec = spec.node_types.get(ntype)
+        node = Node(ntype, {}, offset=pos, length_override=override)
+        if ntype_spec is None:
+            warn(f"unknown node type {ntype}; kept as raw bytes", offset=pos, node=label,
+                 field="type")
+            node.raw, node.fields = True, {"data": blob}
+        else:
+            min_len = ntype_spec.min_length(spec, None)
+            try:
+                if len(blob) < min_len:
+                    raise TableError(f"{len(blob)} bytes is shorter than the {min_len} a "
+                                     f"{ntype_spec.label} node needs", offset=pos)
+                node.fields = ntype_spec.parse(blob, spec, {"offset": pos, "table": table})
+            except (TableError, ConstructError) as exc:
+                why = exc.diagnostic.message if isinstance(exc, TableError) else str(exc)
+                warn(f"{ntype_spec.label} node cannot be decoded ({why}); kept as raw bytes",
+                     offset=pos, node=label)
+                node.raw, node.fields = True, {"data": blob}
+        table.nodes.append(node)
+        pos += nlen
+    if pos < length:
+        table.trailing = data[pos:length]
+        warn(f"{length - pos} bytes after the last node are not part of any node",
+             offset=pos)
+
+    spec.name_nodes(table)
+    by_offset = {n.offset: n for n in table.nodes}
+    for node in table.nodes:
+        ntype_spec = spec.node_types.get(node.type)
+        if node.raw or ntype_spec is None:
+            continue
+        for path in ntype_spec.refs:
+            target_off = get_path(node.fields, path)
+            if isinstance(target_off, Ref):
+                continue
+            target = by_offset.get(target_off)
+            if target is None or (ntype_spec.ref_targets and target.type not in ntype_spec.ref_targets):
+                what = "no node start" if target is None else f"a {type_name(spec, target)} node"
+                warn(f"{path} 0x{target_off:X} points at {what}", offset=node.offset,
+                     node=node.name, field=path)
+                set_path(node.fields, path, Ref(offset=target_off))
+            else:
+                set_path(node.fields, path, Ref(name=target.name))
+    return Decoded(table, warnings, length, spec, header_values, data)
+
+
+def type_name(spec: TableSpec, node: Node) -> str:
+    t = spec.node_types.get(node.type)
+    return t.label if t else f"type-{node.type}"
+
+
+def encode_table(table: Table, spec: TableSpec) -> bytes:
+    """The layout pass: size every node, give each its offset, resolve
+    references by name, then fill counts, offsets, Length and Checksum."""
+    start = table.node_offset if table.node_offset is not None else spec.header_size
+    padding = b""
+    if table.nodes:
+        padding = table.padding or bytes(max(0, start - spec.header_size))
+    if table.nodes and len(padding) != start - spec.header_size:
+        raise TableError(f"padding of {len(padding)} bytes does not fill the space up to node "
+                         f"offset 0x{start:X}", field="node_offset")
+    names: dict[str, int] = {}
+
+    def build(node: Node, resolve: Callable[[Ref], int]) -> bytes:
+        if node.raw:
+            blob = node.fields["data"]
+            return blob
+        ntype = spec.node_types[node.type]
+        try:
+            return ntype.build(node, resolve, spec)
+        except ConstructError as exc:
+            raise TableError(f"cannot encode {ntype.label} node: {exc}", node=node_label(node)) from None
+
+    sizes = [len(build(n, lambda r: 0)) for n in table.nodes]
+    pos = start
+    offsets = []
+    for node, size in zip(table.nodes, sizes):
+        offsets.append(pos)
+        if node.name:
+            names[node.name] = pos
+        pos += size
+
+    def resolve(ref: Ref) -> int:
+        if not isinstance(ref, Ref):
+            return ref
+        if ref.name is None:
+            return ref.offset
+        if ref.name not in names:
+            raise TableError(f"reference to unknown node {ref.name!r}")
+        return names[ref.name]
+
+    blobs = [build(n, resolve) for n in table.nodes]
+    try:
+        hdr = spec.header.build(dict(table.fields, node_count=len(table.nodes), node_offset=start))
+    except ConstructError as exc:
+        raise TableError(f"cannot encode the {spec.signature} header: {exc}") from None
+    body = hdr + padding + b"".join(blobs) + table.trailing
+    length = SDT_HEADER_SIZE + len(body)
+    sdt = SDT_HEADER.build(dict(table.header, signature=spec.signature.encode(), length=length,
+                                checksum=0))
+    out = bytearray(sdt + body)
+    out[9] = checksum_of(bytes(out))
+    return bytes(out)

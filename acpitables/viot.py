@@ -1,0 +1,334 @@
+"""acpitables: viot.py -- the VIOT (Virtual I/O Translation Table).
+
+Layout after ACPI 6.5 section 5.2.30 (VIOT, from the virtio-iommu "code
+first" drafts) as ACPICA actbl3.h and Linux drivers/acpi/viot.c declare it;
+see docs/spec.md section 2 in the team's reference. One construct
+declaration per node serves decoding and building; Length is rebuilt.
+"""
+from __future__ import annotations
+
+from construct import (Bytes, Const, Default, GreedyBytes, Int8ul, Int16ul, Int32ul, Int64ul,
+                       Rebuild, Struct)
+
+from .errors import Diagnostic
+from .pci import BdfError, format_bdf, parse_bdf
+from .table import Node, NodeType, Ref, Table, TableSpec
+from . import description as d
+from .yamlio import Flow, Hex
+
+# VIOT header after the SDT header (ACPICA ACPI_TABLE_VIOT): 48 bytes in all.
+VIOT_HEADER = Struct(
+    "node_count" / Int16ul * "Node count",
+    "node_offset" / Int16ul * "Node offset",
+    "reserved" / Default(Bytes(8), bytes(8)) * "Reserved",
+)
+
+# Common node header (ACPI_VIOT_HEADER): what the walk reads first.
+VIOT_NODE_HEADER = Struct("type" / Int8ul, "reserved" / Bytes(1), "length" / Int16ul)
+
+PCI_RANGE, MMIO, VIRTIO_IOMMU_PCI, VIRTIO_IOMMU_MMIO = 1, 2, 3, 4
+IOMMU_TYPES = (VIRTIO_IOMMU_PCI, VIRTIO_IOMMU_MMIO)
+
+
+def viot_node(code: int, kind: str, label: str, *fields, refs: tuple[str, ...] = ()) -> NodeType:
+    """One VIOT node declaration: the common header (Length rebuilt from the
+    declared fixed size plus any extra bytes a longer node carries), the
+    node's own fields, and those extra bytes kept verbatim."""
+    fixed = VIOT_NODE_HEADER.sizeof() + Struct(*fields).sizeof()
+    header = Struct(
+        "type" / Const(code, Int8ul) * "Type",
+        "reserved" / Default(Bytes(1), b"\0") * "Reserved",
+        "length" / Rebuild(Int16ul, lambda c: c._.get("_length") or fixed + len(c._.get("extra") or b"")) * "Length",
+    )
+    struct = Struct("header" / Default(header, {}), *fields, "extra" / Default(GreedyBytes, b"") * "Extra data")
+    return NodeType(code, kind, label, struct, fixed, refs=refs, ref_targets=IOMMU_TYPES)
+
+
+NODE_TYPES = {t.code: t for t in [
+    viot_node(PCI_RANGE, "pci_range", "PCI Range",
+              "endpoint_start" / Int32ul * "Endpoint start",
+              "segment_start" / Int16ul * "PCI Segment start",
+              "segment_end" / Int16ul * "PCI Segment end",
+              "bdf_start" / Int16ul * "PCI BDF start",
+              "bdf_end" / Int16ul * "PCI BDF end",
+              "output_node" / Int16ul * "Output node",
+              "reserved" / Default(Bytes(6), bytes(6)) * "Reserved",
+              refs=("output_node",)),
+    viot_node(MMIO, "mmio", "MMIO Endpoint",
+              "endpoint" / Int32ul * "Endpoint",
+              "base_address" / Int64ul * "Base address",
+              "output_node" / Int16ul * "Output node",
+              "reserved" / Default(Bytes(6), bytes(6)) * "Reserved",
+              refs=("output_node",)),
+    viot_node(VIRTIO_IOMMU_PCI, "virtio_iommu_pci", "VirtIO-PCI IOMMU",
+              "segment" / Int16ul * "PCI Segment",
+              "bdf" / Int16ul * "PCI BDF number",
+              "reserved" / Default(Bytes(8), bytes(8)) * "Reserved"),
+    viot_node(VIRTIO_IOMMU_MMIO, "virtio_iommu_mmio", "VirtIO-MMIO IOMMU",
+              "reserved" / Default(Bytes(4), bytes(4)) * "Reserved",
+              "base_address" / Int64ul * "Base address"),
+]}
+
+
+# --- names for decoded nodes -------------------------------------------------
+
+def name_nodes(table: Table) -> None:
+    iommus = [n for n in table.nodes if n.type in IOMMU_TYPES and not n.raw]
+    for i, node in enumerate(iommus):
+        node.name = "viommu" if len(iommus) == 1 else f"viommu{i}"
+    counters: dict[str, int] = {}
+    for node in table.nodes:
+        if node.name:
+            continue
+        stem = "ep" if node.type in (PCI_RANGE, MMIO) and not node.raw else "node"
+        node.name = f"{stem}{counters.get(stem, 0)}"
+        counters[stem] = counters.get(stem, 0) + 1
+
+
+# --- semantic checks, shared by decode (as warnings) and build ---------------
+
+def check(table: Table) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+
+    def note(sev: str, node: Node, field: str | None, msg: str) -> None:
+        out.append(Diagnostic(sev, msg, offset=node.offset, node=node.name, field=field))
+
+    if table.header.get("revision", 0) != 0:
+        out.append(Diagnostic("warning", f"VIOT revision {table.header['revision']}; every "
+                              "producer writes 0", offset=8, field="revision"))
+    by_name = {n.name: n for n in table.nodes}
+    referenced = set()
+    ranges = []
+    mmio_bases: dict[int, Node] = {}
+    iommu_keys: dict[tuple, Node] = {}
+    for node in table.nodes:
+        if node.raw:
+            continue
+        f = node.fields
+        for path, value in d.reserved_values(NODE_TYPES[node.type].struct, f):
+            if any(value):
+                note("warning", node, path, f"reserved bytes are not zero ({value.hex()})")
+        if node.type in (PCI_RANGE, MMIO):
+            ref = f["output_node"]
+            if isinstance(ref, Ref) and ref.name is not None:
+                referenced.add(ref.name)
+        if node.type == PCI_RANGE:
+            if f["segment_start"] > f["segment_end"]:
+                note("error", node, "segment_end", f"segment range {f['segment_start']:#x}.."
+                     f"{f['segment_end']:#x} is inverted (Linux matches nothing)")
+            if f["bdf_start"] > f["bdf_end"]:
+                note("error", node, "bdf_end", f"BDF range {format_bdf(f['bdf_start'])}.."
+                     f"{format_bdf(f['bdf_end'])} is inverted (Linux matches nothing)")
+            last = (f["endpoint_start"] + ((f["segment_end"] - f["segment_start"]) << 16)
+                    + f["bdf_end"] - f["bdf_start"])
+            if last > 0xFFFFFFFF:
+                note("error", node, "endpoint_start", f"endpoint IDs run up to 0x{last:X}, past "
+                     "32 bits")
+            ranges.append(node)
+            iommu = _target(by_name, f["output_node"])
+            if (iommu is not None and iommu.type == VIRTIO_IOMMU_PCI
+                    and f["segment_start"] <= iommu.fields["segment"] <= f["segment_end"]
+                    and f["bdf_start"] <= iommu.fields["bdf"] <= f["bdf_end"]):
+                note("warning", node, "bdf_start", f"range contains its own IOMMU "
+                     f"{format_bdf(iommu.fields['bdf'], iommu.fields['segment'])}; Linux never "
+                     "translates the IOMMU itself")
+        elif node.type == MMIO:
+            base = f["base_address"]
+            if base in mmio_bases:
+                note("warning", node, "base_address", f"MMIO endpoint base 0x{base:X} is also "
+                     f"{mmio_bases[base].name}'s; Linux uses the later node")
+            mmio_bases[base] = node
+        elif node.type in IOMMU_TYPES:
+            key = ((f["segment"], f["bdf"]) if node.type == VIRTIO_IOMMU_PCI
+                   else ("mmio", f["base_address"]))
+            if key in iommu_keys:
+                note("warning", node, None, f"same IOMMU as {iommu_keys[key].name}")
+            iommu_keys[key] = node
+    for node in table.nodes:
+        if node.type in IOMMU_TYPES and not node.raw and node.name not in referenced:
+            note("warning", node, None, "IOMMU is not referenced by any endpoint")
+    # Overlaps: Linux prepends each node to its list, so the later node wins.
+    ordered = sorted(ranges, key=lambda n: n.fields["bdf_start"])
+    active: list[Node] = []
+    for node in ordered:
+        f = node.fields
+        active = [a for a in active if a.fields["bdf_end"] >= f["bdf_start"]]
+        for other in active:
+            g = other.fields
+            if g["segment_start"] <= f["segment_end"] and f["segment_start"] <= g["segment_end"]:
+                first, later = sorted((other, node), key=table.nodes.index)
+                note("warning", later, "bdf_start", f"range overlaps {first.name}; Linux lets "
+                     "the later node win")
+        active.append(node)
+    return out
+
+
+def _target(by_name: dict, ref: object) -> Node | None:
+    return by_name.get(ref.name) if isinstance(ref, Ref) and ref.name else None
+
+
+# --- description <-> table ---------------------------------------------------
+
+# Where a table field stands in the description, for locating messages.
+FIELD_KEYS = {"bdf_start": "first", "bdf_end": "last", "segment_start": "segment",
+              "segment_end": "segment", "endpoint_start": "endpoint", "output_node": "iommu",
+              "base_address": "mmio", "segment": "pci", "bdf": "pci"}
+
+
+def compile_viot(desc: dict, p: d.Problems) -> Table:
+    table = d.new_table("VIOT", desc, p)
+    nodes: dict[str, Node] = {}
+    iommu_names = set()
+    for i, item in enumerate(desc.get("iommus", [])):
+        path = ("iommus", i)
+        name = item["name"]
+        if "pci" in item:
+            seg, rid = _bdf(item["pci"], p, path + ("pci",))
+            seg = _segment(item, seg, p, path)
+            node = Node(VIRTIO_IOMMU_PCI, {"segment": seg, "bdf": rid}, name)
+        else:
+            node = Node(VIRTIO_IOMMU_MMIO, {"base_address": item["mmio"]}, name)
+        d.add_node(nodes, node, p, path, NODE_TYPES)
+        iommu_names.add(name)
+    for i, item in enumerate(desc.get("endpoints", [])):
+        path = ("endpoints", i)
+        ref = _iommu_ref(item.get("iommu"), iommu_names, p, path + ("iommu",))
+        if "mmio" in item:
+            node = Node(MMIO, {"endpoint": item["endpoint"], "base_address": item["mmio"],
+                               "output_node": ref}, item.get("name", ""))
+        else:
+            node = Node(PCI_RANGE, _pci_range(item, p, path), item.get("name", ""))
+            node.fields["output_node"] = ref
+        d.add_node(nodes, node, p, path, NODE_TYPES)
+    for i, item in enumerate(desc.get("other_nodes", [])):
+        d.add_node(nodes, d.raw_node(item, p, ("other_nodes", i)), p, ("other_nodes", i),
+                   NODE_TYPES)
+    table.nodes = d.ordered(nodes, desc, p)
+    return table
+
+
+def _bdf(value: object, p: d.Problems, path: tuple) -> tuple[int | None, int]:
+    try:
+        return parse_bdf(value)
+    except BdfError as exc:
+        p.error(path, str(exc))
+        return None, 0
+
+
+def _segment(item: dict, from_bdf: int | None, p: d.Problems, path: tuple) -> int:
+    if "segment" in item:
+        if from_bdf is not None and from_bdf != item["segment"]:
+            p.error(path + ("segment",), f"segment {item['segment']:#x} disagrees with the "
+                    f"address's segment {from_bdf:#x}")
+        return item["segment"]
+    return from_bdf or 0
+
+
+def _iommu_ref(value: object, names: set, p: d.Problems, path: tuple) -> Ref:
+    if isinstance(value, int) and not isinstance(value, bool):
+        p.warning(path, f"raw table offset 0x{value:X} instead of an IOMMU name")
+        return Ref(offset=value)
+    if value not in names:
+        known = ", ".join(sorted(names)) or "none are described"
+        p.error(path, f"unknown IOMMU {value!r} (known: {known})")
+    return Ref(name=str(value))
+
+
+def _pci_range(item: dict, p: d.Problems, path: tuple) -> dict:
+    seg_from = None
+    if "buses" in item:
+        first_bus, last_bus = item["buses"]
+        first, last = first_bus << 8, last_bus << 8 | 0xFF
+        if first_bus > last_bus:
+            p.error(path + ("buses",), f"bus range {first_bus:#x}..{last_bus:#x} is inverted")
+    elif "bus" in item:
+        first, last = item["bus"] << 8, item["bus"] << 8 | 0xFF
+    else:
+        seg_from, first = _bdf(item["first"], p, path + ("first",))
+        if "last" in item:
+            seg_last, last = _bdf(item["last"], p, path + ("last",))
+            if seg_last is not None and seg_from is not None and seg_last != seg_from:
+                p.error(path + ("last",), "first and last name different segments; use "
+                        "segments: [first, last]")
+        else:
+            count = item["count"]
+            last = first + count - 1
+            if count < 1 or last > 0xFFFF:
+                p.error(path + ("count",), f"{count} IDs from {format_bdf(first)} do not fit the "
+                        "16-bit requester-ID space")
+                last = min(max(last, first), 0xFFFF)
+    if "segments" in item:
+        seg_start, seg_end = item["segments"]
+    else:
+        seg_start = seg_end = _segment(item, seg_from, p, path)
+    endpoint = item.get("endpoint", seg_start << 16 | first)
+    return {"endpoint_start": endpoint, "segment_start": seg_start, "segment_end": seg_end,
+            "bdf_start": first, "bdf_end": last}
+
+
+def describe_viot(table: Table) -> dict:
+    desc = d.describe_header(table)
+    lists: dict[str, list] = {"iommus": [], "endpoints": [], "other_nodes": []}
+    items: dict[int, dict] = {}
+    for node in table.nodes:
+        f = node.fields
+        if node.raw:
+            item, where = d.describe_raw(node), "other_nodes"
+        elif node.type == VIRTIO_IOMMU_PCI:
+            item = {"name": node.name, "pci": format_bdf(f["bdf"], f["segment"] or None)}
+            where = "iommus"
+        elif node.type == VIRTIO_IOMMU_MMIO:
+            item, where = {"name": node.name, "mmio": Hex(f["base_address"])}, "iommus"
+        elif node.type == PCI_RANGE:
+            item, where = _describe_range(f), "endpoints"
+        else:
+            item = {"mmio": Hex(f["base_address"]), "endpoint": Hex(f["endpoint"]),
+                    "iommu": d.describe_ref(f["output_node"])}
+            where = "endpoints"
+        if not node.raw:
+            item.update(d.describe_raw_fields(node, NODE_TYPES[node.type]))
+        lists[where].append(item)
+        items[id(node)] = item
+    for key, value in lists.items():
+        if value:
+            desc[key] = value
+    rank = {VIRTIO_IOMMU_PCI: 0, VIRTIO_IOMMU_MMIO: 0, PCI_RANGE: 1, MMIO: 1}
+    default = sorted(table.nodes, key=lambda n: 2 if n.raw else rank.get(n.type, 2))
+    d.describe_order(table, desc, default, items)
+    return desc
+
+
+def _describe_range(f: dict) -> dict:
+    item: dict = {}
+    seg_s, seg_e = f["segment_start"], f["segment_end"]
+    first, last = f["bdf_start"], f["bdf_end"]
+    if first & 0xFF == 0 and last & 0xFF == 0xFF and first == last & 0xFF00:
+        item["bus"] = Hex(first >> 8)
+    elif first & 0xFF == 0 and last & 0xFF == 0xFF and first <= last:
+        item["buses"] = Flow([Hex(first >> 8), Hex(last >> 8)])
+    else:
+        item["first"], item["last"] = format_bdf(first), format_bdf(last)
+    if seg_s != seg_e:
+        item["segments"] = Flow([seg_s, seg_e])
+    elif seg_s:
+        item["segment"] = seg_s
+    if f["endpoint_start"] != (seg_s << 16 | first):
+        item["endpoint"] = Hex(f["endpoint_start"])
+    item["iommu"] = d.describe_ref(f["output_node"])
+    return item
+
+
+SPEC = TableSpec(
+    signature="VIOT",
+    spec_name="ACPI 6.5 VIOT",
+    header=VIOT_HEADER,
+    node_header=VIOT_NODE_HEADER,
+    node_types=NODE_TYPES,
+    name_nodes=name_nodes,
+    describe=describe_viot,
+    compile=compile_viot,
+    check=check,
+    schema="viot.schema.json",
+    revisions=(0,),
+    label="Virtual I/O Translation Table",
+)

@@ -1,0 +1,200 @@
+"""acpitables: yamlio.py -- loading and writing descriptions with PyYAML.
+
+Loading follows YAML 1.2's core schema, not PyYAML's YAML 1.1 defaults:
+"00:02.0" stays a string (1.1 reads base-60 numbers), "010" is ten (1.1
+reads octal), only true/false are booleans. Duplicate keys are errors.
+Every mapping remembers where its keys and values stand, so messages can
+say file:line:col. Only plain data is ever constructed.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from .errors import DescriptionError, Diagnostic
+
+
+class Mapping(dict):
+    """A dict that knows where it and each of its keys/values stand
+    (1-based line and column)."""
+
+    mark: tuple[int, int] = (0, 0)
+    key_marks: dict
+    value_marks: dict
+
+
+class Sequence(list):
+    mark: tuple[int, int] = (0, 0)
+    item_marks: list
+
+
+class Hex(int):
+    """An int that is written as 0x... in YAML output."""
+
+
+class _Loader(yaml.SafeLoader):
+    yaml_implicit_resolvers: dict = {}
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+for _tag, _regexp, _first in [
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+|0b[01]+)$",
+     "-+0123456789"),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+     "-+0123456789."),
+]:
+    _Loader.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    text = text.lstrip("+-")
+    for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+        if text.lower().startswith(prefix):
+            return sign * int(text[2:], base)
+    return sign * int(text, 10)
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mapping:
+    result = Mapping()
+    result.mark = _pos(node)
+    result.key_marks, result.value_marks = {}, {}
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, bool)) or key is None:
+            raise _LoadProblem("mapping keys must be plain scalars", _pos(key_node))
+        if key in result:
+            line, col = result.key_marks[key]
+            raise _LoadProblem(f"duplicate key {key!r} (first given at line {line})",
+                               _pos(key_node))
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_marks[key] = _pos(key_node)
+        result.value_marks[key] = _pos(value_node)
+    return result
+
+
+def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Sequence:
+    result = Sequence(loader.construct_object(child, deep=True) for child in node.value)
+    result.mark = _pos(node)
+    result.item_marks = [_pos(child) for child in node.value]
+    return result
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+# YAML 1.1 types PyYAML would otherwise construct from explicit tags.
+for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap",
+             "tag:yaml.org,2002:pairs"):
+    _Loader.yaml_constructors.pop(_tag, None)
+
+
+class _LoadProblem(Exception):
+    def __init__(self, message: str, pos: tuple[int, int]):
+        super().__init__(message)
+        self.message, self.pos = message, pos
+
+
+def load(text: str, filename: str = "<description>") -> Any:
+    """Parse YAML text into plain data with positions, or raise
+    DescriptionError located at the offending line and column."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - our loader is a SafeLoader
+    except _LoadProblem as exc:
+        line, col = exc.pos
+        raise DescriptionError([Diagnostic("error", exc.message, file=filename, line=line,
+                                           col=col)]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        message = exc.problem or str(exc)
+        if exc.context:
+            message = f"{exc.context}: {message}"
+        raise DescriptionError([Diagnostic("error", f"YAML: {message}", file=filename,
+                                           line=line, col=col)]) from None
+    except yaml.YAMLError as exc:
+        raise DescriptionError([Diagnostic("error", f"YAML: {exc}", file=filename)]) from None
+
+
+def locate(data: Any, path: tuple) -> tuple[int, int]:
+    """Line and column of the value at `path` (keys and indices), falling
+    back to the nearest enclosing position that is known."""
+    pos = getattr(data, "mark", (0, 0))
+    node = data
+    for part in path:
+        if isinstance(node, Mapping) and part in node:
+            pos = node.value_marks.get(part, pos)
+            node = node[part]
+        elif isinstance(node, Sequence) and isinstance(part, int) and 0 <= part < len(node):
+            pos = node.item_marks[part]
+            node = node[part]
+        else:
+            break
+    return pos
+
+
+def locate_key(data: Any, path: tuple) -> tuple[int, int]:
+    """Position of the key at the end of `path` (for 'unknown key' errors)."""
+    parent = data
+    for part in path[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return locate(data, path)
+    if isinstance(parent, Mapping) and path and path[-1] in parent.key_marks:
+        return parent.key_marks[path[-1]]
+    return locate(data, path)
+
+
+def format_path(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_hex(dumper: yaml.SafeDumper, value: Hex) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:int", f"0x{int(value):X}")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # Quote anything a YAML 1.1 reader could take for a number, bool or date,
+    # and anything with spaces at its ends (OEM IDs are space-padded).
+    plain_ok = (value and value.strip() == value and value.isprintable()
+                and re.fullmatch(r"[A-Za-z_\\][A-Za-z0-9_.\\/-]*", value)
+                and value.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "y", "n"))
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=None if plain_ok else '"')
+
+
+_Dumper.add_representer(Hex, _represent_hex)
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(Mapping, yaml.SafeDumper.represent_dict)
+_Dumper.add_representer(Sequence, yaml.SafeDumper.represent_list)
+
+
+class Flow(list):
+    """A list written in flow style: [a, b]."""
+
+
+_Dumper.add_representer(Flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v,
+                                                                  flow_style=True))
+
+
+def dump(data: Any, header: str = "") -> str:
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=False, width=100)
+    return header + body
