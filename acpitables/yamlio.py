@@ -34,7 +34,12 @@ class Hex(int):
     """An int that is written as 0x... in YAML output."""
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (much faster on big
+# descriptions); the constructor and resolver rules below are ours either way.
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
     yaml_implicit_resolvers: dict = {}
 
 
