@@ -66,7 +66,7 @@ def compile_description(data: Any, filename: str = "<description>") -> tuple[Tab
         p.raise_if_errors()
     table = spec.compile(data, p)
     p.raise_if_errors()
-    p.from_table(spec.check(table), getattr(spec, "field_keys", {}))
+    p.from_table(spec.check(table), spec.field_keys)
     p.raise_if_errors()
     return table, p
 

@@ -29,7 +29,8 @@ class Diagnostic:
 
     def __str__(self) -> str:
         if self.file is not None or self.path is not None:
-            where = f"{self.file or '<description>'}:{self.line or 0}:{self.col or 0}: "
+            where = f"{self.file or '<description>'}:"
+            where += f"{self.line}:{self.col}: " if self.line else " "
             path = f"{self.path}: " if self.path else ""
             return f"{where}{path}{self.severity}: {self.message}" if self.severity == "warning" else f"{where}{path}{self.message}"
         parts = []

@@ -197,6 +197,7 @@ class TableSpec:
     schema: str  # file name under schemas/
     revisions: Iterable[int] = (0,)
     label: str = ""
+    field_keys: dict = field(default_factory=dict)  # table field -> description key, for messages
 
     @property
     def header_size(self) -> int:

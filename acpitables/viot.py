@@ -331,4 +331,5 @@ SPEC = TableSpec(
     schema="viot.schema.json",
     revisions=(0,),
     label="Virtual I/O Translation Table",
+    field_keys=FIELD_KEYS,
 )
