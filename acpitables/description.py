@@ -261,7 +261,6 @@ def add_node(nodes: dict[str, Node], node: Node, p: Problems, path: tuple,
                 p.error(path + ("reserved", field), f"{field} is {sizes[field]} bytes, "
                         f"{len(raw)} given")
                 continue
-            from .table import set_path
             parts = field.split(".")
             target = node.fields
             for part in parts[:-1]:
