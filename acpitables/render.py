@@ -65,7 +65,10 @@ def text(decoded: Decoded) -> str:
                 out.append(_line(node.offset + spec.node_header_size, len(body), "Data",
                                  _value(body, 0)))
             continue
-        for off, size, name, label, value in ntype.layout(node, spec):
+        for off, size, name, label, value in ntype.layout(node, spec, table):
+            if size == 0:  # a flag sub-line, "decoded below" as iasl prints it
+                out.append(f"{'':16}{label:>{LABEL_WIDTH}} : {value}")
+                continue
             shown = _value(value, size)
             if isinstance(value, Ref):
                 target = offsets.get(value.name) if value.name else value.offset

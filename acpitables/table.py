@@ -110,7 +110,14 @@ class NodeType:
         self.refs, self.ref_targets = refs, ref_targets
 
     def min_length(self, spec: "TableSpec", revision: int | None) -> int:
+        """Smallest node Length this type can have; `revision` is the node
+        header's Revision byte when the table's node header has one."""
         return self.fixed_size
+
+    def ref_paths(self, fields: dict) -> tuple[str, ...]:
+        """Dotted paths of this node's references to other nodes (a node
+        with arrays of references lists one path per element)."""
+        return self.refs
 
     def parse(self, blob: bytes, spec: "TableSpec", ctx: dict) -> dict:
         return plain(self.struct.parse(blob))
@@ -123,23 +130,36 @@ class NodeType:
             values["_length"] = node.length_override
         return self.struct.build(values)
 
-    def layout(self, node: Node, spec: "TableSpec") -> list[tuple[int, int, str, str, Any]]:
-        """(node offset, size, dotted name, label, value) rows for the text view."""
+    def layout(self, node: Node, spec: "TableSpec",
+               table: "Table | None" = None) -> list[tuple[int, int, str, str, Any]]:
+        """(node offset, size, dotted name, label, value) rows for the text
+        view. A row of size 0 is a "decoded below" sub-line of the row
+        before it (flag bits)."""
         return struct_rows(self.struct, node.fields, 0)
 
 
+def _key(values: Any, part: str) -> Any:
+    return int(part) if isinstance(values, list) else part
+
+
 def get_path(values: dict, path: str) -> Any:
+    """Value at a dotted path; a numeric part indexes a list
+    ("mappings.3.output_reference")."""
     for part in path.split("."):
-        values = values[part]
+        values = values[_key(values, part)]
     return values
 
 
 def set_path(values: dict, path: str, value: Any) -> None:
+    """Set a dotted path, copying the dicts/lists on the way so that the
+    caller's originals stay untouched."""
     *parents, last = path.split(".")
     for part in parents:
-        values[part] = dict(values[part])
-        values = values[part]
-    values[last] = value
+        key = _key(values, part)
+        child = values[key]
+        values[key] = list(child) if isinstance(child, list) else dict(child)
+        values = values[key]
+    values[_key(values, last)] = value
 
 
 def _is_greedy(sub: Construct) -> bool:
@@ -302,7 +322,7 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
                  field="type")
             node.raw, node.fields = True, {"data": blob}
         else:
-            min_len = ntype_spec.min_length(spec, None)
+            min_len = ntype_spec.min_length(spec, head.get("revision"))
             try:
                 if len(blob) < min_len:
                     raise TableError(f"{len(blob)} bytes is shorter than the {min_len} a "
@@ -326,7 +346,7 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
         ntype_spec = spec.node_types.get(node.type)
         if node.raw or ntype_spec is None:
             continue
-        for path in ntype_spec.refs:
+        for path in ntype_spec.ref_paths(node.fields):
             target_off = get_path(node.fields, path)
             if isinstance(target_off, Ref):
                 continue
