@@ -96,6 +96,9 @@ def check(table: Table) -> list[Diagnostic]:
     if table.header.get("revision", 0) != 0:
         out.append(Diagnostic("warning", f"VIOT revision {table.header['revision']}; every "
                               "producer writes 0", offset=8, field="revision"))
+    if any(table.fields.get("reserved", b"")):
+        out.append(Diagnostic("warning", "reserved bytes are not zero "
+                              f"({table.fields['reserved'].hex()})", offset=40, field="reserved"))
     by_name = {n.name: n for n in table.nodes}
     referenced = set()
     ranges = []
