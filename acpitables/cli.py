@@ -157,7 +157,10 @@ def decode(
     if format is Format.json:
         result = render.as_json(decoded_all[0] if len(decoded_all) == 1 else decoded_all)
     else:
-        result = ("---\n" if format is Format.yaml else "\n").join(pieces)
+        # acpidump text: each table ends in its own blank line, as acpidump
+        # prints several tables (byte-identical to acpidump -f A -f B).
+        sep = {Format.yaml: "---\n", Format.acpidump: ""}.get(format, "\n")
+        result = sep.join(pieces)
     write_output(output, result)
     if strict and warned:
         raise typer.Exit(1)

@@ -1,0 +1,67 @@
+"""Where the consumer tests find their external tools.
+
+tools/provision.sh installs Debian packages and unpacks guest kernels and
+trixie's acpica-tools into $ACPITABLES_CACHE (default <repo>/.cache/guest)
+and writes one "name: ok ..." or "name: missing: why" line per item to
+$CACHE/status. Every lookup here returns either what was found or the
+precise reason it is not there, which the tests pass to pytest.skip.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO.parent / "shared" / "corpus"
+CACHE = Path(os.environ.get("ACPITABLES_CACHE", REPO / ".cache" / "guest"))
+
+
+def status(item: str) -> str:
+    """The provisioning line for `item`, or why there is none."""
+    try:
+        for line in (CACHE / "status").read_text().splitlines():
+            name, _, rest = line.partition(": ")
+            if name == item:
+                return rest
+    except OSError:
+        return f"{CACHE}/status not found: run 'bash tools/provision.sh'"
+    return f"{item} not recorded in {CACHE}/status: run 'bash tools/provision.sh'"
+
+
+def system_tool(name: str) -> tuple[str | None, str]:
+    """(path, '') or (None, reason) for a tool on PATH."""
+    path = shutil.which(name)
+    if path:
+        return path, ""
+    return None, (f"{name} not installed (Debian acpica-tools; run 'bash tools/provision.sh'; "
+                  f"provisioning said: {status('acpica-tools')})")
+
+
+@lru_cache(maxsize=None)
+def trixie_tool(name: str) -> tuple[list[str] | None, str]:
+    """A tool from trixie's acpica-tools, run through trixie's own ld.so
+    with --library-path (nothing installed system-wide): (argv prefix, '')
+    or (None, reason)."""
+    root = CACHE / "trixie" / "root"
+    ld = root / "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    binary = root / "usr/bin" / name
+    if not (ld.exists() and binary.exists()):
+        return None, f"trixie acpica-tools not unpacked under {root} ({status('trixie-acpica')})"
+    argv = [str(ld), "--library-path",
+            f"{root}/usr/lib/x86_64-linux-gnu:{root}/lib/x86_64-linux-gnu", str(binary)]
+    try:
+        subprocess.run(argv + ["-v"], capture_output=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"trixie {name} does not run here: {exc}"
+    return argv, ""
+
+
+def tool_version(argv: list[str]) -> str:
+    out = subprocess.run(argv + ["-v"], capture_output=True, text=True, timeout=30).stdout
+    for line in out.splitlines():
+        if "version" in line:
+            return line.strip()
+    return out.strip().splitlines()[0] if out.strip() else "unknown version"
