@@ -58,11 +58,21 @@ def compile_description(data: Any, filename: str = "<description>") -> tuple[Tab
     d.schema_problems(data, spec.schema, p)
     if p.errors:
         # Report what the semantic pass finds too; on data the schema
-        # rejected it may stop early, and that is all right.
+        # rejected it may stop early, and that is all right. A place the
+        # schema already flagged is not reported twice.
+        schema_errors = list(p.errors)
         try:
             spec.compile(data, p)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             pass
+        # A generic schema message ("does not match ...") gives way to the
+        # semantic pass's precise one at the same place.
+        semantic = p.errors[len(schema_errors):]
+        precise = {e.path for e in semantic}
+        weak = {id(e) for e in p.weak}
+        schema_errors = [e for e in schema_errors if id(e) not in weak or e.path not in precise]
+        flagged = {e.path for e in schema_errors}
+        p.errors = schema_errors + [e for e in semantic if e.path not in flagged]
         p.raise_if_errors()
     table = spec.compile(data, p)
     p.raise_if_errors()

@@ -33,14 +33,19 @@ class Problems:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
         self.node_paths: dict[str, tuple] = {}
+        self.weak: list[Diagnostic] = []  # generic schema errors a precise one may replace
 
     def _diag(self, severity: str, path: tuple, message: str, key: bool = False) -> Diagnostic:
         line, col = (locate_key if key else locate)(self.data, tuple(path))
+        if not line:  # an empty document: point at its start
+            line, col = 1, 1
         return Diagnostic(severity, message, file=self.filename, line=line, col=col,
                           path=format_path(tuple(path)) or "(top)")
 
-    def error(self, path: tuple, message: str, key: bool = False) -> None:
+    def error(self, path: tuple, message: str, key: bool = False, weak: bool = False) -> None:
         self.errors.append(self._diag("error", path, message, key))
+        if weak:
+            self.weak.append(self.errors[-1])
 
     def warning(self, path: tuple, message: str) -> None:
         self.warnings.append(self._diag("warning", path, message))
@@ -52,10 +57,13 @@ class Problems:
             path: tuple = ()
             if diag.node in self.node_paths:
                 path = self.node_paths[diag.node]
-                key = field_keys.get(diag.field or "", diag.field)
+                keys = field_keys.get(diag.field or "", diag.field)
                 item = _get(self.data, path)
-                if isinstance(item, dict) and key in item:
-                    path = path + (key,)
+                # A field may stand under one of several keys (bus, buses, first...).
+                found = [k for k in (keys if isinstance(keys, tuple) else (keys,))
+                         if isinstance(item, dict) and k in item]
+                if found:
+                    path = path + (found[0],)
                 elif isinstance(item, dict) and diag.field and "reserved" in item:
                     path = path + ("reserved",)
             elif diag.field in self.data if isinstance(self.data, dict) else False:
@@ -114,6 +122,22 @@ def _report_schema_error(err: Any, p: Problems) -> None:
             allowed = ", ".join(err.schema.get("properties", {}))
             p.error(path + (k,), f"unknown key {k!r} (allowed here: {allowed})", key=True)
         return
+    if err.validator == "oneOf" and isinstance(err.instance, dict) and _required_only(err.validator_value):
+        # Alternatives that differ only in which key is present: say which.
+        keys = [k for alt in err.validator_value for k in alt["required"]]
+        present = [k for k in keys if k in err.instance]
+        listed = ", ".join(repr(k) for k in (present if len(present) > 1 else keys))
+        p.error(path, f"give only one of {listed}" if len(present) > 1
+                else f"missing one of {listed}")
+        return
+    if err.validator == "not" and isinstance(err.instance, dict):
+        banned = [k for alt in err.validator_value.get("anyOf", [err.validator_value])
+                  for k in alt.get("required", []) if k in err.instance]
+        hint = err.schema.get("description", "")
+        for k in banned or [None]:
+            p.error(path + ((k,) if k else ()), f"{k!r} is not allowed here"
+                    f"{': ' + hint if hint else ''}" if k else hint or err.message, key=bool(k))
+        return
     if err.validator in ("oneOf", "anyOf") and err.context:
         # Report the alternative that went furthest: the deepest sub-error.
         best = max(err.context, key=lambda e: (len(e.absolute_path), -len(e.message)))
@@ -121,7 +145,12 @@ def _report_schema_error(err: Any, p: Problems) -> None:
             _report_schema_error(best, p)
             return
         hint = err.schema.get("description", "")
-        p.error(path, f"does not match any accepted form{': ' + hint if hint else ''}")
+        p.error(path, f"does not match any accepted form{': ' + hint if hint else ''}", weak=True)
+        return
+    if err.validator == "pattern":
+        hint = err.schema.get("description", "")
+        p.error(path, f"{err.instance!r} does not match the pattern {err.validator_value}"
+                      f"{' (' + hint + ')' if hint else ''}", weak=True)
         return
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
@@ -140,6 +169,11 @@ def _report_schema_error(err: Any, p: Problems) -> None:
                       f"{err.validator_value:#x}")
         return
     p.error(path, err.message)
+
+
+def _required_only(alternatives: Any) -> bool:
+    return isinstance(alternatives, list) and bool(alternatives) and all(
+        isinstance(a, dict) and set(a) == {"required"} for a in alternatives)
 
 
 # --- header ------------------------------------------------------------------

@@ -173,9 +173,11 @@ def _target(by_name: dict, ref: object) -> Node | None:
 # --- description <-> table ---------------------------------------------------
 
 # Where a table field stands in the description, for locating messages.
-FIELD_KEYS = {"bdf_start": "first", "bdf_end": "last", "segment_start": "segment",
-              "segment_end": "segment", "endpoint_start": "endpoint", "output_node": "iommu",
-              "base_address": "mmio", "segment": "pci", "bdf": "pci"}
+# The first of the keys that the description item has is used.
+FIELD_KEYS = {"bdf_start": ("first", "bus", "buses"), "bdf_end": ("last", "count", "bus", "buses"),
+              "segment_start": ("segment", "segments"), "segment_end": ("segment", "segments"),
+              "endpoint_start": ("endpoint", "first", "bus", "buses"), "output_node": "iommu",
+              "base_address": "mmio", "segment": ("segment", "pci"), "bdf": "pci"}
 
 
 def compile_viot(desc: dict, p: d.Problems) -> Table:
@@ -231,6 +233,8 @@ def _iommu_ref(value: object, names: set, p: d.Problems, path: tuple) -> Ref:
     if isinstance(value, int) and not isinstance(value, bool):
         p.warning(path, f"raw table offset 0x{value:X} instead of an IOMMU name")
         return Ref(offset=value)
+    if value is None:  # missing: the schema says so
+        return Ref(offset=0)
     if value not in names:
         known = ", ".join(sorted(names)) or "none are described"
         p.error(path, f"unknown IOMMU {value!r} (known: {known})")

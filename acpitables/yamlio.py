@@ -95,6 +95,13 @@ def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Seq
     return result
 
 
+def _construct_other(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise _LoadProblem(f"tag {tag!r} is not allowed: a description holds plain data only "
+                       "(mappings, lists, strings, numbers, booleans)", _pos(node))
+
+
+_Loader.add_constructor(None, _construct_other)
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
