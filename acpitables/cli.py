@@ -221,6 +221,201 @@ def schema(
         typer.echo(json.dumps(load_schema(spec.schema), indent=2))
 
 
+# ----------------------------------------------------------------------------
+# map / agree / export-dt: the RID-to-IOMMU mapper (acpitables.mapper, dt,
+# mapper_io). Owned by the mapper; keep edits to this section.
+# ----------------------------------------------------------------------------
+
+MAP_EPILOG = ("Exit status: 0 ok; 1 bad input (or, for agree, the inputs differ); 2 usage "
+              "error. INPUT: a YAML description, a table file / directory / acpidump text "
+              "(IORT then VIOT, as Linux tries them), or a .dts / .dtb.")
+
+
+class MapFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class Compat(str, Enum):
+    linux_7_2 = "linux-7.2"
+    linux_7_1 = "linux-7.1"
+    linux_5_2 = "linux-5.2"
+
+
+def _open_mapper(input: str, compat: "Compat", node: Optional[str]):
+    from . import mapper_io
+    try:
+        return mapper_io.open_mapper(input, compat.value, node)
+    except AcpiTablesError as exc:
+        raise _fail(exc, f"{input}: " if not str(exc).startswith(input) else "") from None
+
+
+def _int_option(value: Optional[str], what: str) -> Optional[int]:
+    if value is None:
+        return None
+    try:
+        return int(value, 0)
+    except ValueError:
+        _err(f"error: {what} {value!r} is not a number (write 0x... or decimal)")
+        raise typer.Exit(2) from None
+
+
+def _span_text(span, segment: int) -> str:
+    from .mapper import Translated
+    from .pci import format_bdf
+    bdfs = format_bdf(span.start)
+    if span.end != span.start:
+        bdfs += f"..{format_bdf(span.end)}"
+    head = f"0x{span.start:04x}..0x{span.end:04x}  {bdfs:<16}  "
+    r = span.result
+    if not isinstance(r, Translated):
+        return head + str(r)
+    text = f"{head}-> {r.iommu} 0x{r.output_id:x}"
+    if span.end != span.start:
+        text += " (every ID)" if span.step == 0 else \
+            f"..0x{(r.output_id + span.end - span.start) & 0xFFFFFFFF:x}"
+    return text
+
+
+@app.command("map", epilog=MAP_EPILOG)
+def map_command(
+    input: str = typer.Argument(..., help="Description, table(s) or .dts/.dtb."),
+    rid: Optional[str] = typer.Option(None, "--rid", help="PCI function: bb:dd.f, "
+                                      "ssss:bb:dd.f or a requester ID (0x0010)."),
+    segment: Optional[int] = typer.Option(None, "--segment", help="PCI segment (default 0, "
+                                          "or the one written in --rid)."),
+    device: Optional[str] = typer.Option(None, "--device", help="IORT named component by ACPI "
+                                         "path, e.g. '\\_SB_.PCI0.DEV0'."),
+    address: Optional[str] = typer.Option(None, "--address", help="VIOT MMIO endpoint by base "
+                                          "address."),
+    input_id: Optional[str] = typer.Option(None, "--id", help="With --device: an input ID "
+                                           "(as fsl-mc-like buses pass)."),
+    all_ids: bool = typer.Option(False, "--all", help="The whole 16-bit ID space of each "
+                                 "segment as ranges."),
+    msi: bool = typer.Option(False, "--msi", help="The MSI path (IORT ITS group / DT msi-map) "
+                             "instead of the IOMMU."),
+    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", help="Output format."),
+    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", help="DT: which Linux "
+                                  "of_map_id() to follow."),
+    node: Optional[str] = typer.Option(None, "--node", help="DT: the host bridge node (path or "
+                                       "label) when several have iommu-map."),
+) -> None:
+    """Which IOMMU translates a device, with which ID -- or does it bypass?"""
+    import json
+    from .pci import BdfError, format_bdf, parse_bdf
+    chosen = sum(x is not None for x in (rid, device, address)) + all_ids
+    if chosen != 1:
+        _err("error: give exactly one of --rid, --device, --address, --all")
+        raise typer.Exit(2)
+    m = _open_mapper(input, compat, node)
+    if all_ids:
+        segs = [segment] if segment is not None else m.segments()
+        result = {seg: m.segment_map(seg, msi).spans for seg in segs}
+        if format is MapFormat.json:
+            typer.echo(json.dumps({"input": input, "path": "msi" if msi else "iommu",
+                                   "segments": {str(seg): [s.as_dict() for s in spans]
+                                                for seg, spans in result.items()}}, indent=2))
+        else:
+            for seg, spans in result.items():
+                typer.echo(f"segment {seg} ({'MSI' if msi else 'IOMMU'}):")
+                for s in spans:
+                    typer.echo("  " + _span_text(s, seg))
+        return
+    if rid is not None:
+        try:
+            seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x") or rid.isdigit() else rid)
+        except (BdfError, ValueError) as exc:
+            _err(f"error: --rid: {exc}")
+            raise typer.Exit(2) from None
+        if seg_in_rid is not None and segment is not None and seg_in_rid != segment:
+            _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
+            raise typer.Exit(2)
+        seg = segment if segment is not None else (seg_in_rid or 0)
+        r = m.lookup(ident, seg, msi)
+        what = f"{format_bdf(ident, seg)} (RID 0x{ident:04x})"
+    elif device is not None:
+        if not hasattr(m, "lookup_device"):
+            _err(f"error: --device needs an IORT; {input} is a {m.kind} input")
+            raise typer.Exit(1)
+        r = m.lookup_device(device, _int_option(input_id, "--id"), msi)
+        what = device
+    else:
+        if not hasattr(m, "lookup_address"):
+            _err(f"error: --address needs a VIOT; {input} is a {m.kind} input")
+            raise typer.Exit(1)
+        base = _int_option(address, "--address")
+        r = m.lookup_address(base)
+        what = f"MMIO 0x{base:x}"
+    if format is MapFormat.json:
+        typer.echo(json.dumps({"input": input, "device": what, **r.as_dict()}, indent=2))
+    else:
+        typer.echo(f"{what}: {r}")
+
+
+@app.command(epilog=MAP_EPILOG)
+def agree(
+    a: str = typer.Argument(..., help="First input."),
+    b: str = typer.Argument(..., help="Second input."),
+    segment: Optional[int] = typer.Option(None, "--segment", help="Only this segment "
+                                          "(default: every segment either input names)."),
+    msi: bool = typer.Option(False, "--msi", help="Compare the MSI path instead."),
+    by_name: bool = typer.Option(False, "--by-name", help="IOMMUs must have equal names "
+                                 "(default: compare which RIDs share an IOMMU)."),
+    limit: int = typer.Option(10, "--limit", help="Differences to print."),
+    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", help="Output format."),
+    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", help="DT: which Linux "
+                                  "of_map_id() to follow."),
+) -> None:
+    """Do two inputs agree on every RID of the 16-bit space? Exit 1 if not."""
+    import json
+    from . import mapper_io
+    from .pci import format_bdf
+    ma, mb = _open_mapper(a, compat, None), _open_mapper(b, compat, None)
+    res = mapper_io.agree(ma, mb, [segment] if segment is not None else None, msi, by_name)
+    if format is MapFormat.json:
+        out = res.as_dict()
+        out["differences"] = out["differences"][:limit]
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        for d in res.differences[:limit]:
+            rng = format_bdf(d.first, d.segment)
+            if d.last != d.first:
+                rng += f"..{format_bdf(d.last, d.segment)}"
+            typer.echo(f"{rng}: {d.kind} differs: A {d.a}; B {d.b}")
+        if len(res.differences) > limit:
+            typer.echo(f"... {len(res.differences) - limit} more differing ranges")
+        segs = ", ".join(str(s) for s in res.segments)
+        if res.ok:
+            pairs = ", ".join(f"{k}={v}" for k, v in res.pairs.items())
+            typer.echo(f"agree: every RID of segment(s) {segs}"
+                       + (f" (IOMMUs paired: {pairs})" if pairs and not by_name else ""))
+        else:
+            typer.echo(f"differ: {res.differing_ids} RID(s) in {len(res.differences)} range(s) "
+                       f"of segment(s) {segs}")
+    if not res.ok:
+        raise typer.Exit(1)
+
+
+@app.command("export-dt", epilog=MAP_EPILOG)
+def export_dt(
+    input: str = typer.Argument(..., help="A description or table(s)."),
+    output: str = typer.Option("-", "-o", "--output", help="File to write ('-' for stdout)."),
+    standalone: bool = typer.Option(False, "--standalone", help="A whole .dts with stub IOMMU "
+                                    "and MSI controller nodes (dtc compiles it)."),
+    host_label: str = typer.Option("pcie{segment}", "--host-label", help="Label of each "
+                                   "segment's host bridge node ({segment} is replaced)."),
+) -> None:
+    """The iommu-map (and msi-map) saying what a VIOT / IORT says, as .dts."""
+    from . import dt
+    m = _open_mapper(input, Compat.linux_7_2, None)
+    if m.kind == "DT":
+        _err("error: export-dt reads a description or ACPI tables, not a Devicetree")
+        raise typer.Exit(1)
+    write_output(output, dt.render_dts(dt.export_dt(m), Path(input).name, standalone, host_label))
+
+# ---------------------------- end of the mapper section ----------------------
+
+
 def run() -> None:
     """Console entry point: library errors were handled per command; this
     last net keeps hostile input from ever showing a traceback."""

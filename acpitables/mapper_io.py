@@ -1,0 +1,158 @@
+"""acpitables: mapper_io.py -- open any input as a mapper; compare two.
+
+    open_mapper(path)  a YAML description, a table file / directory /
+                       acpidump text (IORT and VIOT combined as Linux does),
+                       or a .dts / .dtb
+    agree(a, b)        do two mappers say the same for every RID of the
+                       16-bit space of each segment?
+
+Agreement compares, per RID: translated or not (Bypass and MapError both
+mean direct DMA, but an error on one side and a bypass on the other is
+reported, as a different kind), the output ID, and the IOMMU. IOMMU names
+cannot be related across formats (a VIOT node, an IORT SMMU, a DT phandle),
+so by default the PARTITION is compared: the IOMMUs of A and B are paired as
+they are met, and a RID whose A-IOMMU is paired with another B-IOMMU is a
+difference. `by_name=True` requires equal names instead (a description and
+its own built table).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import api, dt, sources
+from .errors import AcpiTablesError, InputError
+from .mapper import MapError, Mapper, Result, Span, Translated, for_table, for_tables
+
+
+def open_mapper(path: str, compat: str = dt.DEFAULT_COMPAT, node: str | None = None) -> Mapper:
+    """Any input the tool reads, as one mapper."""
+    if path != "-" and dt.is_dt(path):
+        return dt.mapper_from_file(path, compat, node)
+    if path != "-" and Path(path).suffix in (".yaml", ".yml"):
+        return description_mapper(path)
+    try:
+        src = sources.read(path)
+    except InputError:
+        if path != "-" and Path(path).is_file():
+            return description_mapper(path)
+        raise
+    tables = [api.decode(data).table for _, data in src.tables]
+    try:
+        return for_tables(tables)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def description_mapper(path: str) -> Mapper:
+    data, name = api.load_description(Path(path))
+    table, _ = api.compile_description(data, name)
+    try:
+        return for_table(table)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Difference:
+    segment: int
+    first: int
+    last: int
+    kind: str           # "translation" | "output-id" | "iommu" | "error"
+    a: Result           # at `first`
+    b: Result
+
+    def as_dict(self) -> dict:
+        return {"segment": self.segment, "first": self.first, "last": self.last,
+                "kind": self.kind, "a": self.a.as_dict(), "b": self.b.as_dict()}
+
+
+@dataclass
+class Agreement:
+    segments: list[int]
+    differences: list[Difference] = field(default_factory=list)
+    pairs: dict[str, str] = field(default_factory=dict)   # A IOMMU -> B IOMMU
+    by_name: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    @property
+    def differing_ids(self) -> int:
+        return sum(d.last - d.first + 1 for d in self.differences)
+
+    def as_dict(self) -> dict:
+        return {"agree": self.ok, "segments": self.segments, "iommu_pairs": self.pairs,
+                "mode": "by-name" if self.by_name else "partition",
+                "differing_ids": self.differing_ids,
+                "differences": [d.as_dict() for d in self.differences]}
+
+
+def _pieces(sa: list[Span], sb: list[Span]):
+    """Both span lists cut at each other's boundaries."""
+    i = j = 0
+    while i < len(sa) and j < len(sb):
+        a, b = sa[i], sb[j]
+        lo, hi = max(a.start, b.start), min(a.end, b.end)
+        yield lo, hi, Span(lo, hi, a.at(lo), a.step), Span(lo, hi, b.at(lo), b.step)
+        if a.end == hi:
+            i += 1
+        if b.end == hi:
+            j += 1
+
+
+def agree(a: Mapper, b: Mapper, segments: list[int] | None = None, msi: bool = False,
+          by_name: bool = False) -> Agreement:
+    segs = segments if segments is not None else sorted(set(a.segments()) | set(b.segments()))
+    out = Agreement(segs, by_name=by_name)
+    b2a: dict[str, str] = {}
+
+    def add(seg: int, lo: int, hi: int, kind: str, ra: Result, rb: Result) -> None:
+        if out.differences:
+            prev = out.differences[-1]
+            if prev.segment == seg and prev.kind == kind and prev.last + 1 == lo:
+                out.differences[-1] = Difference(seg, prev.first, hi, kind, prev.a, prev.b)
+                return
+        out.differences.append(Difference(seg, lo, hi, kind, ra, rb))
+
+    for seg in segs:
+        ma, mb = a.segment_map(seg, msi), b.segment_map(seg, msi)
+        for lo, hi, pa, pb in _pieces(ma.spans, mb.spans):
+            ta, tb = isinstance(pa.result, Translated), isinstance(pb.result, Translated)
+            if not ta and not tb:
+                if isinstance(pa.result, MapError) != isinstance(pb.result, MapError):
+                    add(seg, lo, hi, "error", pa.result, pb.result)
+                continue
+            if ta != tb:
+                add(seg, lo, hi, "translation", pa.result, pb.result)
+                continue
+            ia, ib = pa.result.iommu, pb.result.iommu
+            if by_name:
+                same = ia == ib
+            else:
+                same = out.pairs.setdefault(ia, ib) == ib and b2a.setdefault(ib, ia) == ia
+            if not same:
+                add(seg, lo, hi, "iommu", pa.result, pb.result)
+                continue
+            # outputs: linear (step 1) or constant (step 0) over lo..hi
+            if pa.step == pb.step or hi == lo:
+                if pa.result.output_id != pb.result.output_id:
+                    add(seg, lo, hi, "output-id", pa.result, pb.result)
+                continue
+            # one linear, one constant: they meet at most at one ID
+            lin, const = (pa, pb) if pa.step else (pb, pa)
+            meet = lo + ((const.result.output_id - lin.result.output_id) & 0xFFFFFFFF)
+            for x0, x1 in ((lo, min(hi, meet - 1)), (max(lo, meet + 1), hi)):
+                if x0 <= x1:
+                    add(seg, x0, x1, "output-id", pa.at(x0), pb.at(x0))
+    return out
+
+
+def open_and_agree(path_a: str, path_b: str, **kw) -> Agreement:
+    opts = {k: kw.pop(k) for k in ("compat",) if k in kw}
+    return agree(open_mapper(path_a, **opts), open_mapper(path_b, **opts), **kw)
+
+
+__all__ = ["open_mapper", "description_mapper", "agree", "open_and_agree", "Agreement",
+           "Difference", "AcpiTablesError"]
