@@ -10,7 +10,7 @@ AcpiTablesError); warnings are returned, never printed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,9 @@ def load_description(source: str | Path, filename: str | None = None) -> tuple[A
         try:
             source = source.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise DescriptionError([Diagnostic("error", f"cannot read: {exc}", file=filename)])
+            why = getattr(exc, "strerror", None) or exc
+            raise DescriptionError([Diagnostic("error", f"cannot read: {why}",
+                                               file=filename)]) from None
     return yamlio.load(source, filename or "<description>"), filename or "<description>"
 
 
@@ -76,7 +78,12 @@ def compile_description(data: Any, filename: str = "<description>") -> tuple[Tab
         p.raise_if_errors()
     table = spec.compile(data, p)
     p.raise_if_errors()
-    p.from_table(spec.check(table), spec.field_keys)
+    findings = spec.check(table)
+    if data.get("lenient"):
+        # The description asks to build despite errors (decode writes this
+        # for tables that have them, so that they round-trip): warnings.
+        findings = [replace(f, severity="warning") for f in findings]
+    p.from_table(findings, spec.field_keys)
     p.raise_if_errors()
     return table, p
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from .errors import InputError
 from .table import TableSpec
-from . import viot
+from . import iort, viot
 
-TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC,)}
+TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC, iort.SPEC)}
 
 
 def spec_for(signature: str | bytes) -> TableSpec:
