@@ -624,12 +624,12 @@ class IortMapper(Mapper):
 
     # the walk, over whole spans at a time
     def walk(self, start: Node, lo: int, hi: int, id_lo: int, step: int,
-             wanted: frozenset) -> list[Span]:
+             wanted: frozenset, hops: int = 0) -> list[Span]:
         """Inputs lo..hi, whose ID at `start` is id_lo + step*(x-lo), walked
         to a node of a `wanted` type. Iterative; at most hop_limit hops."""
         out: list[Span] = []
         # work item: (node, lo, hi, id_lo, step, chain (cons list), hops)
-        work = [(start, lo, hi, id_lo, step, None, 0)]
+        work = [(start, lo, hi, id_lo, step, None, hops)]
         while work:
             node, a, b, ident, st, chain, hops = work.pop()
             chain = (node_label(node), chain)
@@ -709,7 +709,7 @@ class IortMapper(Mapper):
                 first_failure = MapError("dangling-reference", f"{node_label(node)} mapping {index} "
                                          f"points at {m.get('output_reference')}, which is no node")
                 break
-            r = self.walk(target, 0, 0, m["output_base"], 1, wanted)[0].result
+            r = self.walk(target, 0, 0, m["output_base"], 1, wanted, hops=1)[0].result
             if not isinstance(r, Translated):
                 first_failure = r
                 break

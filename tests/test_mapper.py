@@ -1,0 +1,452 @@
+"""The RID-to-IOMMU mapper: VIOT, IORT and the ACPI front end.
+
+Expected answers are worked by hand from semantics.md section 1 (the
+comment on each case says which rule gives it), never by running the code.
+IORT tables are hand-built Table/Node objects following the IORT contract
+(node.fields["mappings"] = [{input_base, id_count (count-1), output_base,
+output_reference, flags}]), so these tests do not depend on iort.py.
+"""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from acpitables.mapper import (ITS_GROUP, IORT_IOMMU_TYPES, IORT_MSI_TYPES, NAMED_COMPONENT,
+                               PMCG, ROOT_COMPLEX, SMMU_V3, AcpiMapper, Bypass, BypassReason,
+                               IortMapper, MapError, Translated, ViotMapper,
+                               deviceid_mapping_index, reference_iort_walk, reference_viot)
+from acpitables.table import Node, Ref, Table
+
+NO_MATCH, SELF = BypassReason.NO_MATCH, BypassReason.SELF
+NOT_BEHIND = BypassReason.NOT_BEHIND_IOMMU
+
+
+def kind(r):
+    if isinstance(r, Translated):
+        return ("T", r.iommu, r.output_id)
+    if isinstance(r, Bypass):
+        return ("B", r.reason)
+    return ("E", r.reason)
+
+
+# --- VIOT ----------------------------------------------------------------------
+
+def viommu_pci(name, bdf, segment=0):
+    return Node(3, {"segment": segment, "bdf": bdf}, name)
+
+
+def viommu_mmio(name, base):
+    return Node(4, {"base_address": base}, name)
+
+
+def prange(name, first, last, iommu, endpoint=None, segs=(0, 0)):
+    return Node(1, {"endpoint_start": first if endpoint is None else endpoint,
+                    "segment_start": segs[0], "segment_end": segs[1], "bdf_start": first,
+                    "bdf_end": last, "output_node": iommu if isinstance(iommu, Ref) else Ref(iommu)},
+                name)
+
+
+def viot(*nodes):
+    return Table("VIOT", {"revision": 0}, nodes=list(nodes))
+
+
+def test_viot_inclusive_ends():
+    m = ViotMapper(viot(viommu_mmio("vi", 0x1000), prange("r", 0x10, 0x1F, "vi", 0x100)))
+    assert kind(m.lookup(0x0F)) == ("B", NO_MATCH)      # one before the first
+    assert kind(m.lookup(0x10)) == ("T", "vi", 0x100)   # first: endpoint_start
+    assert kind(m.lookup(0x1F)) == ("T", "vi", 0x10F)   # bdf_end is inclusive
+    assert kind(m.lookup(0x20)) == ("B", NO_MATCH)      # one past the end
+
+
+def test_viot_segment_arithmetic():
+    # segments 1..3, BDFs 0x100..0x1FF, endpoint 0x1000: segment 2 adds one
+    # 0x10000 whatever the BDF range's size; 0x105 is 5 past bdf_start.
+    m = ViotMapper(viot(viommu_mmio("vi", 0x1000),
+                        prange("r", 0x100, 0x1FF, "vi", 0x1000, segs=(1, 3))))
+    assert kind(m.lookup(0x105, segment=2)) == ("T", "vi", 0x11005)
+    assert kind(m.lookup(0x105, segment=1)) == ("T", "vi", 0x1005)
+    assert kind(m.lookup(0x1FF, segment=3)) == ("T", "vi", 0x210FF)
+    assert kind(m.lookup(0x105, segment=0)) == ("B", NO_MATCH)
+    assert kind(m.lookup(0x105, segment=4)) == ("B", NO_MATCH)
+
+
+def test_viot_last_node_wins_on_overlap():
+    # A covers 0x00..0xFF -> a (ep = rid), B covers 0x80..0x17F -> b (ep 0x5000 + off);
+    # Linux prepends nodes, so B (later) is consulted first where both cover.
+    m = ViotMapper(viot(viommu_mmio("a", 0x1000), viommu_mmio("b", 0x2000),
+                        prange("A", 0x00, 0xFF, "a", 0), prange("B", 0x80, 0x17F, "b", 0x5000)))
+    assert kind(m.lookup(0x7F)) == ("T", "a", 0x7F)
+    assert kind(m.lookup(0x80)) == ("T", "b", 0x5000)
+    assert kind(m.lookup(0x90)) == ("T", "b", 0x5010)
+    assert kind(m.lookup(0x17F)) == ("T", "b", 0x50FF)
+    assert kind(m.lookup(0x180)) == ("B", NO_MATCH)
+
+
+def test_viot_iommu_self_exclusion():
+    # QEMU: the virtio-iommu at 00:01.0 (0x0008) lies inside its own range.
+    m = ViotMapper(viot(viommu_pci("vi", 0x0008), prange("r", 0x0000, 0x00FF, "vi")))
+    assert kind(m.lookup(0x0007)) == ("T", "vi", 7)
+    assert kind(m.lookup(0x0008)) == ("B", SELF)
+    assert kind(m.lookup(0x0009)) == ("T", "vi", 9)
+    # the same BDF on another segment is another device
+    m2 = ViotMapper(viot(viommu_pci("vi", 0x0008), prange("r", 0, 0xFF, "vi", segs=(0, 1))))
+    assert kind(m2.lookup(0x0008, segment=1)) == ("T", "vi", 0x10008)
+
+
+def test_viot_self_only_for_the_ranges_own_iommu():
+    # "b" at 0x10 lies in a range of "a": a translates b (not "ourself").
+    m = ViotMapper(viot(viommu_pci("a", 0x08), viommu_pci("b", 0x10),
+                        prange("r", 0x00, 0xFF, "a")))
+    assert kind(m.lookup(0x10)) == ("T", "a", 0x10)
+    assert kind(m.lookup(0x08)) == ("B", SELF)
+
+
+def test_viot_dangling_output_node():
+    # Linux drops a range whose output node is no IOMMU node; the RIDs no
+    # other node covers are reported as an error, covered ones use the other.
+    m = ViotMapper(viot(viommu_mmio("vi", 0x1000), prange("ok", 0x00, 0x0F, "vi"),
+                        prange("bad", 0x08, 0x1F, Ref(offset=0x99))))
+    assert kind(m.lookup(0x08)) == ("T", "vi", 0x08)    # "bad" dropped: "ok" answers
+    assert kind(m.lookup(0x10)) == ("E", "dangling-reference")
+    assert kind(m.lookup(0x20)) == ("B", NO_MATCH)
+
+
+def test_viot_mmio_endpoints():
+    def mmio(name, base, ep, iommu):
+        return Node(2, {"endpoint": ep, "base_address": base, "output_node": Ref(iommu)}, name)
+    m = ViotMapper(viot(viommu_mmio("vi", 0x9000), viommu_mmio("vj", 0xA000),
+                        mmio("e0", 0x1000, 7, "vi"), mmio("e1", 0x1000, 8, "vj")))
+    assert kind(m.lookup_address(0x1000)) == ("T", "vj", 8)   # last node wins
+    assert kind(m.lookup_address(0x2000)) == ("B", NO_MATCH)
+    assert kind(m.lookup_address(0x9000)) == ("B", SELF)      # the IOMMU itself
+    assert kind(m.lookup(0)) == ("B", NO_MATCH)                # no PCI range at all
+
+
+def test_viot_all_is_compact():
+    m = ViotMapper(viot(viommu_pci("vi", 0x0008), prange("r", 0x0000, 0x02FF, "vi"),
+                        prange("s", 0x4000, 0x41FF, "vi")))
+    spans = m.segment_map(0).spans
+    # [0,7] T, [8] self, [9,0x2FF] T, [0x300,0x3FFF] gap, [0x4000,0x41FF] T, rest gap
+    assert [(s.start, s.end, kind(s.result)[0]) for s in spans] == [
+        (0, 7, "T"), (8, 8, "B"), (9, 0x2FF, "T"), (0x300, 0x3FFF, "B"),
+        (0x4000, 0x41FF, "T"), (0x4200, 0xFFFF, "B")]
+    assert spans[2].result.output_id == 9 and spans[4].result.output_id == 0x4000
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 0x3F), st.integers(0, 0x3F), st.integers(0, 1),
+                          st.integers(0, 0xFFFF)), min_size=1, max_size=8),
+       st.integers(0, 0x3F))
+def test_viot_compiled_spans_match_linux_loop(ranges, self_bdf):
+    nodes = [viommu_pci("a", self_bdf), viommu_mmio("b", 0x1000)]
+    for i, (x, y, which, ep) in enumerate(ranges):
+        nodes.append(prange(f"r{i}", min(x, y), max(x, y), "ab"[which], ep))
+    t = viot(*nodes)
+    m = ViotMapper(t)
+    for rid in range(0, 0x42):
+        assert kind(m.lookup(rid)) == kind(reference_viot(t, rid)), rid
+
+
+# --- IORT ----------------------------------------------------------------------
+
+def mp(base, count_minus_one, out, target, flags=0):
+    ref = target if isinstance(target, Ref) else Ref(target)
+    return {"input_base": base, "id_count": count_minus_one, "output_base": out,
+            "output_reference": ref, "flags": flags}
+
+
+def rc(name, maps, seg=0):
+    return Node(ROOT_COMPLEX, {"revision": 3, "pci_segment_number": seg, "mappings": maps}, name)
+
+
+def nc(name, path, maps):
+    return Node(NAMED_COMPONENT, {"revision": 4, "device_name": path, "mappings": maps}, name)
+
+
+def smmu3(name, maps=(), rev=4, gsivs=(0x90, 0x91, 0x92, 0x93), index=0, flags=1):
+    # default: wired interrupts (as QEMU), so the DeviceID index is ignored
+    ev, pri, gerr, sync = gsivs
+    return Node(SMMU_V3, {"revision": rev, "flags": flags, "id_mapping_index": index,
+                          "event_gsiv": ev, "pri_gsiv": pri, "gerr_gsiv": gerr,
+                          "sync_gsiv": sync, "mappings": list(maps)}, name)
+
+
+def its(name="its"):
+    return Node(ITS_GROUP, {"revision": 1, "identifiers": [0], "mappings": []}, name)
+
+
+def iort(*nodes, revision=3):
+    return Table("IORT", {"revision": revision}, nodes=list(nodes))
+
+
+def test_iort_inclusive_count_minus_one():
+    # id_count 0xFF: 0x100..0x1FF inclusive (256 IDs); the last ID is a
+    # tentative match that nothing supersedes, so it stands.
+    m = IortMapper(iort(its(), smmu3("smmu"), rc("rc", [mp(0x100, 0xFF, 0x1000, "smmu")])))
+    assert kind(m.lookup(0x0FF)) == ("B", NO_MATCH)
+    assert kind(m.lookup(0x100)) == ("T", "smmu", 0x1000)
+    assert kind(m.lookup(0x1FF)) == ("T", "smmu", 0x10FF)
+    assert kind(m.lookup(0x200)) == ("B", NO_MATCH)
+    assert m.lookup(0x100).chain == ("rc", "smmu")
+
+
+QEMU_NEW = [(0x0000, 0x02FF, "smmu"), (0x4000, 0x01FF, "smmu"), (0x0300, 0x3CFF, "its"),
+            (0x4200, 0xBDFF, "its")]
+QEMU_OLD = [(0x0000, 0x0300, "smmu"), (0x4000, 0x0200, "smmu"), (0x0300, 0x3D00, "its"),
+            (0x4200, 0xBDFF, "its")]
+
+
+def qemu_iort(rows, smmu_count=0xFFFF):
+    # semantics.md 3.1: ITS group, SMMUv3 (0..0xFFFF -> ITS), RC mappings as stored
+    return iort(its(), smmu3("smmu", [mp(0, smmu_count, 0, "its")]),
+                rc("rc", [mp(b, n, b, t) for b, n, t in rows]))
+
+
+@pytest.mark.parametrize("rows", [QEMU_NEW, QEMU_OLD], ids=["count-1", "qemu<=9.0-count"])
+def test_iort_semantics_3_1_worked_example(rows):
+    m = IortMapper(qemu_iort(rows))
+    # main bus [0,2] and pxb 0x40 [0x40,0x41] translated, identity stream IDs
+    assert kind(m.lookup(0x0000)) == ("T", "smmu", 0x0000)
+    assert kind(m.lookup(0x02FF)) == ("T", "smmu", 0x02FF)
+    # 0x0300: old encoding hits the SMMU range's last ID (tentative), the ITS
+    # mapping #2 starts exactly there and wins -> walk ends at the ITS: bypass
+    assert kind(m.lookup(0x0300)) == ("B", NOT_BEHIND)
+    assert kind(m.lookup(0x3FFF)) == ("B", NOT_BEHIND)
+    assert kind(m.lookup(0x4000)) == ("T", "smmu", 0x4000)
+    assert kind(m.lookup(0x41FF)) == ("T", "smmu", 0x41FF)
+    assert kind(m.lookup(0x4200)) == ("B", NOT_BEHIND)   # old: tentative, superseded by #3
+    assert kind(m.lookup(0x8000)) == ("B", NOT_BEHIND)   # bypassed pxb 0x80: mapping #3
+    assert kind(m.lookup(0xFFFF)) == ("B", NOT_BEHIND)   # #3's last ID: tentative, stands
+    # MSIs: RC -> SMMU (StreamID = RID) -> ITS (DeviceID = StreamID), and
+    # RC -> ITS directly for the bypassed RIDs: DeviceID = RID everywhere
+    for rid in (0x0000, 0x0300, 0x4000, 0x8123, 0xFFFF):
+        assert kind(m.lookup(rid, msi=True)) == ("T", "its", rid)
+    assert m.lookup(0x10, msi=True).chain == ("rc", "smmu", "its")
+    assert m.lookup(0x8000, msi=True).chain == ("rc", "its")
+    # both encodings compile to the same three-range partition
+    assert [(s.start, s.end, kind(s.result)[0]) for s in m.segment_map(0).spans] == [
+        (0, 0x2FF, "T"), (0x300, 0x3FFF, "B"), (0x4000, 0x41FF, "T"), (0x4200, 0xFFFF, "B")]
+
+
+def test_iort_overlap_not_at_start_is_ignored():
+    # A: 0x0..0x10 -> a, B: 0x8..0x18 -> b. 0x10 is A's last ID (tentative);
+    # B covers 0x10 but does not START there: ignored, A's answer stands.
+    m = IortMapper(iort(smmu3("a"), smmu3("b"),
+                        rc("rc", [mp(0x0, 0x10, 0x100, "a"), mp(0x8, 0x10, 0x200, "b")])))
+    assert kind(m.lookup(0x08)) == ("T", "a", 0x108)   # first match wins
+    assert kind(m.lookup(0x10)) == ("T", "a", 0x110)
+    assert kind(m.lookup(0x11)) == ("T", "b", 0x209)   # 0x200 + (0x11 - 0x8)
+    assert kind(m.lookup(0x19)) == ("B", NO_MATCH)
+
+
+def test_iort_workaround_applies_only_when_off_by_one_range_comes_first():
+    # Reverse order: B (starting at 0x10) comes first, so 0x10 matches B
+    # plainly (it is B's first ID, not a last one): first match wins.
+    m = IortMapper(iort(smmu3("a"), smmu3("b"),
+                        rc("rc", [mp(0x10, 0x0F, 0x200, "b"), mp(0x0, 0x10, 0x100, "a")])))
+    assert kind(m.lookup(0x10)) == ("T", "b", 0x200)
+    assert kind(m.lookup(0x0F)) == ("T", "a", 0x10F)
+
+
+def test_iort_workaround_within_one_node_only():
+    # The tentative end of the RC's range leads to "mid" (a named component
+    # used as a pass-through); the NEXT node's mapping starting at the
+    # output is a fresh lookup there, not a superseding match.
+    m = IortMapper(iort(smmu3("a"), smmu3("b"),
+                        nc("mid", "\\_SB_.MID0", [mp(0x0, 0x20, 0x0, "a")]),
+                        rc("rc", [mp(0x0, 0x10, 0x0, "mid"), mp(0x11, 0x0, 0x500, "b")])))
+    # RID 0x10: RC range 0 (last ID, tentative -> mid 0x10); mapping 1 starts
+    # at 0x11, not 0x10: tentative stands; at mid, 0x10 is plain -> a 0x10
+    assert kind(m.lookup(0x10)) == ("T", "a", 0x10)
+    assert m.lookup(0x10).chain == ("rc", "mid", "a")
+    assert kind(m.lookup(0x11)) == ("T", "b", 0x500)
+
+
+def test_iort_single_mapping_swallows_every_id_on_rc():
+    # RC: [0x0..0x10 -> a], [single 0x77 -> b]. The single mapping matches
+    # any ID, and (checked before the overlap test) supersedes the tentative
+    # match at 0x10 too.
+    m = IortMapper(iort(smmu3("a"), smmu3("b"),
+                        rc("rc", [mp(0x0, 0x10, 0x0, "a"), mp(0, 0, 0x77, "b", flags=1)])))
+    assert kind(m.lookup(0x05)) == ("T", "a", 0x05)
+    assert kind(m.lookup(0x10)) == ("T", "b", 0x77)
+    assert kind(m.lookup(0x20)) == ("T", "b", 0x77)
+    assert kind(m.lookup(0xFFFF)) == ("T", "b", 0x77)
+    span = m.segment_map(0).span_at(0x20)
+    assert span.step == 0 and (span.start, span.end) == (0x10, 0xFFFF)   # 0x10 included
+
+
+def test_iort_single_mapping_skipped_on_smmu():
+    # MSI path RC -> SMMUv3 rev 0 (no DeviceID index) whose only mapping is
+    # a single mapping: FW_BUG, skipped -> no mapping covers the StreamID.
+    m = IortMapper(iort(its(), smmu3("smmu", [mp(0, 0, 0x9000, "its", flags=1)], rev=0),
+                        rc("rc", [mp(0, 0xFFFF, 0, "smmu")])))
+    assert kind(m.lookup(0x42)) == ("T", "smmu", 0x42)
+    assert kind(m.lookup(0x42, msi=True)) == ("B", NO_MATCH)
+
+
+@pytest.mark.parametrize("rev,gsivs,flags,index,expect", [
+    (4, (0, 0, 0, 0), 0, 1, 1),        # rev 1-4, MSI-wired: index valid
+    (4, (0, 0, 0, 0), 0, 0, 0),
+    (4, (1, 2, 3, 4), 0, 1, None),     # all four GSIVs: index meaningless
+    (4, (1, 0, 3, 4), 0, 1, 1),        # one MSI interrupt is enough
+    (0, (0, 0, 0, 0), 0, 1, None),     # node rev 0: no index field
+    (5, (0, 0, 0, 0), 0, 1, None),     # rev >= 5: only with DeviceID valid (bit 4)
+    (5, (1, 2, 3, 4), 0x10, 1, 1),
+    (4, (0, 0, 0, 0), 0, 2, None),     # index >= mapping count: FW_BUG, ignored
+])
+def test_smmuv3_deviceid_index(rev, gsivs, flags, index, expect):
+    node = smmu3("s", [mp(0, 0xFFFF, 0, "its"), mp(0, 0, 0x9000, "its", flags=1)],
+                 rev=rev, gsivs=gsivs, index=index, flags=flags)
+    assert deviceid_mapping_index(node) == expect
+
+
+def test_smmuv3_deviceid_index_skipped_while_translating():
+    # index 0 names the RANGE mapping: skipped; mapping 1 is a single
+    # mapping on an SMMU (FW_BUG skip) -> the StreamID reaches no ITS.
+    maps = [mp(0, 0xFFFF, 0, "its"), mp(0, 0, 0x9000, "its", flags=1)]
+    t = lambda index: iort(its(), smmu3("smmu", maps, index=index, gsivs=(0, 0, 0, 0)),
+                           rc("rc", [mp(0, 0xFFFF, 0, "smmu")]))
+    assert kind(IortMapper(t(0)).lookup(5, msi=True)) == ("B", NO_MATCH)
+    assert kind(IortMapper(t(1)).lookup(5, msi=True)) == ("T", "its", 5)
+
+
+def test_pmcg_index():
+    pm = lambda gsiv, maps: Node(PMCG, {"revision": 1, "overflow_gsiv": gsiv,
+                                        "node_reference": Ref("smmu"), "mappings": maps}, "pm")
+    one = [mp(0, 0, 0x100, "its", flags=1)]
+    assert deviceid_mapping_index(pm(0, one)) == 0       # MSI overflow: index 0
+    assert deviceid_mapping_index(pm(33, one)) is None   # wired interrupt
+    assert deviceid_mapping_index(pm(0, [])) is None
+
+
+def test_iort_loop_ends_in_error():
+    # rc -> n1 -> n2 -> n1 ...: never a wanted node; hop limit = 3 nodes
+    m = IortMapper(iort(nc("n1", "\\_SB_.N1__", [mp(0, 0xFFFF, 0, "n2")]),
+                        nc("n2", "\\_SB_.N2__", [mp(0, 0xFFFF, 0, "n1")]),
+                        rc("rc", [mp(0, 0xFFFF, 0, "n1")])))
+    assert kind(m.lookup(0x1234)) == ("E", "loop")
+    assert [kind(s.result) for s in m.segment_map(0).spans] == [("E", "loop")]
+    self_loop = IortMapper(iort(rc("rc", [mp(0, 0xFFFF, 0, "rc")])))
+    assert kind(self_loop.lookup(0)) == ("E", "loop")
+
+
+def test_iort_long_loop_is_not_a_recursion_problem():
+    # 3000 named components in a ring: the walk is iterative.
+    n = 3000
+    nodes = [nc(f"n{i}", f"\\_SB_.N{i:03X}"[:10], [mp(0, 0xFFFF, 0, f"n{(i + 1) % n}")])
+             for i in range(n)]
+    m = IortMapper(iort(*nodes, rc("rc", [mp(0, 0xFFFF, 0, "n0")])))
+    assert kind(m.lookup(7)) == ("E", "loop")
+
+
+def test_iort_dangling_and_null_references():
+    m = IortMapper(iort(smmu3("smmu"),
+                        rc("rc", [mp(0, 0xFF, 0, "smmu"), mp(0x100, 0xFF, 0, Ref(offset=0x999))])))
+    assert kind(m.lookup(0x80)) == ("T", "smmu", 0x80)
+    assert kind(m.lookup(0x180)) == ("E", "dangling-reference")
+    # the FIRST mapping's reference is NULL: Linux gives up on the node
+    null = IortMapper(iort(smmu3("smmu"), rc("rc", [mp(0, 0xFF, 0, Ref(offset=0)),
+                                                    mp(0x100, 0xFF, 0, "smmu")])))
+    assert kind(null.lookup(0x180)) == ("E", "malformed")
+
+
+def test_iort_segments_and_first_rc_wins():
+    m = IortMapper(iort(smmu3("a"), smmu3("b"),
+                        rc("rc0", [mp(0, 0xFFFF, 0, "a")], seg=0),
+                        rc("rc0bis", [mp(0, 0xFFFF, 0, "b")], seg=0),
+                        rc("rc1", [mp(0, 0xFFFF, 0x10000, "b")], seg=1)))
+    assert kind(m.lookup(5, 0)) == ("T", "a", 5)           # first RC of segment 0
+    assert kind(m.lookup(5, 1)) == ("T", "b", 0x10005)
+    assert kind(m.lookup(5, 2)) == ("B", BypassReason.NO_DESCRIPTION)
+    assert m.segments() == [0, 1]
+
+
+def test_iort_rc_without_mappings():
+    m = IortMapper(iort(rc("rc", [])))
+    assert kind(m.lookup(0)) == ("B", NO_MATCH)
+
+
+def test_iort_u32_wrap_never_matches():
+    # 0xFFFFFFF0 + 0x20 passes 2^32: Linux's u32 end wraps below the base
+    m = IortMapper(iort(smmu3("s"), nc("dev", "\\_SB_.DEV0", [mp(0xFFFFFFF0, 0x20, 0, "s")])))
+    assert kind(m.lookup_device("\\_SB_.DEV0", 0xFFFFFFF5)) == ("B", NO_MATCH)
+
+
+def test_iort_named_components():
+    m = IortMapper(iort(its(), smmu3("s", [mp(0, 0xFFFF, 0, "its")]),
+                        nc("dev", "\\_SB_.DEV0", [mp(0, 0, 0x20, "s", flags=1),
+                                                  mp(0, 0, 0x21, "s", flags=1)]),
+                        nc("rng", "\\_SB_.RNG0", [mp(0, 0xF, 0x100, "s")]),
+                        nc("msi", "\\_SB_.MSI0", [mp(0, 0, 0x30, "its", flags=1)])))
+    # no input ID: each single mapping gives one StreamID, in index order
+    r = m.lookup_device("\\_SB_.DEV0")
+    assert kind(r) == ("T", "s", 0x20) and r.more_ids == (0x21,)
+    assert r.chain == ("dev", "s")
+    # a range mapping at index 0 stops the walk: bypass
+    assert kind(m.lookup_device("\\_SB_.RNG0")) == ("B", NO_MATCH)
+    # with an input ID the ranges apply: 0x100 + 3
+    assert kind(m.lookup_device("\\_SB_.RNG0", 3)) == ("T", "s", 0x103)
+    # the path is compared byte for byte: \_SB is not \_SB_
+    assert kind(m.lookup_device("\\_SB.DEV0")) == ("B", BypassReason.NO_DESCRIPTION)
+    # a single mapping straight to the ITS: not behind an SMMU
+    assert kind(m.lookup_device("\\_SB_.MSI0")) == ("B", NOT_BEHIND)
+    # MSI: DEV0's StreamID 0x20 through the SMMU to the ITS; MSI0 directly
+    assert kind(m.lookup_device("\\_SB_.DEV0", msi=True))[:3] == ("T", "its", 0x20)
+    assert kind(m.lookup_device("\\_SB_.MSI0", msi=True)) == ("T", "its", 0x30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 0x30), st.integers(0, 0x10), st.integers(0, 0x100),
+                          st.integers(0, 3), st.booleans()), min_size=1, max_size=8),
+       st.lists(st.tuples(st.integers(0, 0x200), st.integers(0, 0x80), st.integers(0, 0x1000),
+                          st.integers(0, 1)), max_size=3))
+def test_iort_compiled_spans_match_linux_walk(rc_maps, mid_maps):
+    # targets: 0 smmu a, 1 smmu b, 2 its, 3 "mid" pass-through node
+    names = ["a", "b", "its", "mid"]
+    maps = [mp(0, 0, out, names[t], flags=1) if single and i % 3 == 2 else mp(b, n, out, names[t])
+            for i, (b, n, out, t, single) in enumerate(rc_maps)]
+    mid = nc("mid", "\\_SB_.MID0", [mp(b, n, out, "ab"[t]) for b, n, out, t in mid_maps])
+    t = iort(its(), smmu3("a", [mp(0, 0xFFFF, 0, "its")]), smmu3("b"), mid, rc("rc", maps))
+    m = IortMapper(t)
+    start = m.root_complex(0)
+    points = set(range(0, 0x48))
+    for b, n, *_ in rc_maps:
+        points.update({b + n, b + n + 1})
+    for wanted, msi in ((IORT_IOMMU_TYPES, False), (IORT_MSI_TYPES, True)):
+        for rid in sorted(points):
+            assert kind(m.lookup(rid, msi=msi)) == kind(reference_iort_walk(m, start, rid, wanted)), rid
+
+
+# --- ACPI: IORT, then VIOT --------------------------------------------------------
+
+def test_acpi_iort_then_viot():
+    # arm virt + virtio-iommu: IORT maps every RID to the ITS (no SMMU), so
+    # the IOMMU lookup fails and VIOT decides (semantics.md 3.2).
+    i = IortMapper(iort(its(), rc("rc", [mp(0, 0xFFFF, 0, "its")])))
+    v = ViotMapper(viot(viommu_pci("vi", 0x0008), prange("r", 0x0000, 0x00FF, "vi")))
+    m = AcpiMapper(i, v)
+    assert kind(m.lookup(0x10)) == ("T", "vi", 0x10)
+    assert kind(m.lookup(0x08)) == ("B", SELF)
+    assert kind(m.lookup(0x100)) == ("B", NO_MATCH)
+    assert kind(m.lookup(0x100, msi=True)) == ("T", "its", 0x100)
+    # an IORT that translates is never second-guessed by the VIOT
+    i2 = IortMapper(iort(smmu3("smmu"), rc("rc", [mp(0x0, 0x0F, 0x700, "smmu")])))
+    m2 = AcpiMapper(i2, v)
+    assert kind(m2.lookup(0x05)) == ("T", "smmu", 0x705)
+    assert kind(m2.lookup(0x10)) == ("T", "vi", 0x10)
+
+
+def test_dma_aliases():
+    m = ViotMapper(viot(viommu_mmio("a", 0x1000), viommu_mmio("b", 0x2000),
+                        prange("A", 0x00, 0x0F, "a"), prange("B", 0x10, 0x1F, "b")))
+    r = m.lookup_aliases([0x01, 0x02])
+    assert kind(r) == ("T", "a", 1) and r.more_ids == (2,)
+    assert kind(m.lookup_aliases([0x01, 0x30])) == ("B", NO_MATCH)   # stops at first failure
+    assert kind(m.lookup_aliases([0x01, 0x11])) == ("E", "mixed-iommus")
+
+
+def test_lookup_rejects_ids_past_16_bits():
+    m = ViotMapper(viot(viommu_mmio("a", 0x1000)))
+    with pytest.raises(ValueError):
+        m.lookup(0x10000)
