@@ -13,6 +13,7 @@ machine cannot boot that guest (see tools/provision.sh).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,91 @@ def test_1a_qemu_virtio_iommu_groups_match_the_mapper(arch, machine, tmp_path):
     kinds = {line.split(": guest ")[1].split()[0] for line in lines if ": guest " in line}
     assert kinds == {"translated", "bypass"}, f"{head}: {kinds}"
     assert compared >= 6
+
+
+# ---- 1b: arm64 virt with SMMUv3: QEMU's IORT, then ours by initrd upgrade -----
+
+SMMU_MIX = ["-device", "virtio-rng-pci,bus=pcie.0",
+            "-device", "pcie-root-port,id=rp0,bus=pcie.0,chassis=1",
+            "-device", "virtio-rng-pci,bus=rp0",
+            "-device", "pxb-pcie,id=pxb20,bus=pcie.0,bus_nr=0x20,bypass_iommu=on",
+            "-device", "pcie-root-port,id=rp20,bus=pxb20,chassis=3",
+            "-device", "virtio-rng-pci,bus=rp20"]
+
+
+def test_1b_arm64_smmuv3_qemu_iort_and_ours_by_initrd_upgrade(tmp_path):
+    _ready("arm64")
+    args = ["-M", "virt,iommu=smmuv3"] + SMMU_MIX
+    view = harness.boot("arm64", args, workdir=tmp_path)
+    tables = guest_tables(view)
+    assert "IORT" in tables and "VIOT" not in tables, sorted(view.tables)
+    decoded = decode_guest_tables(view)
+    qemu_iort = decoded[0]
+    m = mapper.for_table(qemu_iort.table)
+    lines, bad, compared = compare(view, m)
+    head = _record("1b QEMU IORT", "arm64", view, lines)
+    assert view.iommus and not bad, f"{head}: " + "; ".join(bad)
+    assert compared >= 4
+
+    # The same platform described by acpitables: the description decode
+    # gives, with a higher OEM revision so that Linux's initrd table upgrade
+    # replaces QEMU's IORT (same OEM ID and OEM table ID).
+    desc = api.describe(qemu_iort)
+    desc["oem_revision"] = int(desc.get("oem_revision", 1)) + 1
+    ours = api.build(desc).data
+    assert ours != tables["IORT"]
+    upgraded = harness.boot("arm64", args, workdir=tmp_path,
+                            upgrade_tables={"iort.aml": ours})
+    got = guest_tables(upgraded)
+    assert got.get("IORT") == ours, (
+        "the guest did not take our IORT by initrd upgrade; it shows "
+        + (diff_text(ours, got["IORT"]) if "IORT" in got else "no IORT"))
+    lines, bad, compared = compare(upgraded, mapper.for_table(api.decode(ours).table))
+    head = _record("1b our IORT (initrd upgrade)", "arm64", upgraded, lines)
+    assert upgraded.iommus and not bad, f"{head}: " + "; ".join(bad)
+
+
+def diff_text(a: bytes, b: bytes) -> str:
+    from acpitables import diff
+    return diff.explain(a, b, "ours", "guest")
+
+
+def _narrowed(desc: dict, limit: int = 0x100) -> dict:
+    """The description with every root-complex mapping that goes to an SMMU
+    cut to requester IDs below `limit` (bus 0 only): the functions behind
+    the root port (bus 1) lose their IOMMU."""
+    out = json.loads(json.dumps(desc))
+    smmus = {n["name"] for n in out["nodes"] if n["type"].startswith("smmu")}
+    for node in out["nodes"]:
+        if node["type"] != "root_complex":
+            continue
+        kept = []
+        for mp in node["mappings"]:
+            if mp["output"] in smmus:
+                if mp["input"] >= limit:
+                    continue
+                mp["count"] = min(mp["count"], limit - mp["input"])
+            kept.append(mp)
+        node["mappings"] = kept
+    out["oem_revision"] = int(out.get("oem_revision", 1)) + 1
+    return out
+
+
+def test_1b_arm64_our_narrower_iort_by_initrd_upgrade(tmp_path):
+    _ready("arm64")
+    args = ["-M", "virt,iommu=smmuv3"] + SMMU_MIX
+    # QEMU's IORT for this platform as the guest sees it, from a first boot.
+    first = harness.boot("arm64", args, workdir=tmp_path)
+    decoded = decode_guest_tables(first)
+    desc = _narrowed(api.describe(decoded[0]))
+    ours = api.build(desc)
+    m = mapper.for_table(ours.table)
+    # The narrower map really changes the answer for the bus-1 function.
+    assert mapper.effective_bypass(m.lookup(0x0100)) and not mapper.effective_bypass(m.lookup(0x08))
+    view = harness.boot("arm64", args, workdir=tmp_path, upgrade_tables={"iort.aml": ours.data})
+    assert guest_tables(view).get("IORT") == ours.data, "the guest did not take our IORT"
+    lines, bad, compared = compare(view, m)
+    head = _record("1b our narrower IORT (initrd upgrade)", "arm64", view, lines)
+    assert not bad, f"{head}: " + "; ".join(bad)
+    assert "0000:01:00.0" in view.pci and "0000:01:00.0" not in view.groups, head
+    assert "0000:00:01.0" in view.groups, head
