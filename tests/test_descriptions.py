@@ -8,6 +8,7 @@ import pytest
 
 from acpitables import api
 from acpitables.errors import DescriptionError
+from acpitables.registry import TABLES
 
 HEAD = """\
 table: VIOT
@@ -48,7 +49,7 @@ BAD = {
     "bus above 0xff": (HEAD + "  - bus: 0x100\n    iommu: viommu\n", [
         "board.yaml:6:10: endpoints[0].bus: 0x100 is above the maximum 0xff"]),
     "unknown table": ("table: VIOX\n", [
-        "board.yaml:1:8: table: unknown table 'VIOX' (known: VIOT)"]),
+        f"board.yaml:1:8: table: unknown table 'VIOX' (known: {', '.join(TABLES)})"]),
     "not hex": ("table: VIOT\nreserved: zz\n", [
         "board.yaml:2:11: reserved: 'zz' is not a string of hex bytes"]),
     "not a mapping": ("- VIOT\n", [
