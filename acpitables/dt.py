@@ -346,6 +346,14 @@ def _words(prop) -> list[int] | None | str:
     return []           # an empty property
 
 
+def _tree_order(node, path: str):
+    """(path, properties) of every node, parents first, in file order (fdt's
+    own walk() goes backwards)."""
+    yield path, list(node.props)
+    for child in node.nodes:
+        yield from _tree_order(child, path.rstrip("/") + "/" + child.name)
+
+
 def mapper_from_dtb(data: bytes, compat: str = DEFAULT_COMPAT, node: str | None = None,
                     name: str = "<dtb>") -> DtMapper:
     """Host bridges with iommu-map or msi-map in a flattened tree."""
@@ -356,7 +364,7 @@ def mapper_from_dtb(data: bytes, compat: str = DEFAULT_COMPAT, node: str | None 
         raise InputError(f"{name}: not a valid .dtb: {exc}") from None
     labels: dict[str, str] = {}
     nodes: list[tuple[str, dict]] = []
-    for path, _children, props in tree.walk():
+    for path, props in _tree_order(tree.root, "/"):
         values = {p.name: p for p in props}
         if path == "/__symbols__":
             for p in props:

@@ -174,20 +174,25 @@ def _continues(a: Span, b: Span) -> bool:
         return False
     if not isinstance(a.result, Translated):
         return a.result == b.result
-    step = _merged_step(a, b)
-    if step is None:
-        return False
-    return a.result.shifted(step * (b.start - a.start)) == b.result
+    return _merged_step(a, b) is not None
 
 
 def _merged_step(a: Span, b: Span) -> int | None:
-    """The step of a+b; a one-ID span takes its neighbour's step."""
-    if a.step == b.step:
+    """The step of a+b, or None when they do not continue each other; a
+    one-ID span fits either step."""
+    if not isinstance(a.result, Translated):
         return a.step
-    if a.start == a.end:
-        return b.step
-    if b.start == b.end:
-        return a.step
+    if a.start == a.end and b.start == b.end:
+        candidates = (1, 0)
+    elif a.start == a.end:
+        candidates = (b.step,)
+    elif b.start == b.end or a.step == b.step:
+        candidates = (a.step,)
+    else:
+        return None
+    for step in candidates:
+        if a.result.shifted(step * (b.start - a.start)) == b.result:
+            return step
     return None
 
 
