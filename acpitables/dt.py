@@ -483,6 +483,10 @@ def _entries(imap: IntervalMap) -> tuple[list[tuple[int, str, int, int]], int | 
         label = dt_label(s.result.iommu)
         if s.step == 0 and s.end > s.start:          # same output for several RIDs
             out += [(rid, label, s.result.output_id, 1) for rid in range(s.start, s.end + 1)]
+        elif out and out[-1][1] == label and out[-1][0] + out[-1][3] == s.start \
+                and out[-1][2] + out[-1][3] == s.result.output_id:
+            base, _, first_out, n = out[-1]         # continues the previous entry
+            out[-1] = (base, label, first_out, n + s.end - s.start + 1)
         else:
             out.append((s.start, label, s.result.output_id, s.end - s.start + 1))
     return out, None
