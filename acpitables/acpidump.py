@@ -13,7 +13,7 @@ import re
 from .errors import InputError
 
 _HEADER = re.compile(r"^(?P<sig>[A-Za-z0-9_!]{4}|RSD PTR) @ ")
-_DATA = re.compile(r"^\s+(?P<off>[0-9A-Fa-f]+):\s?(?P<hex>(?:[0-9A-Fa-f]{2} ){1,16})")
+_DATA = re.compile(r"^\s*(?P<off>[0-9A-Fa-f]+):\s?(?P<hex>(?:[0-9A-Fa-f]{2} ){1,16})")
 
 
 def format_table(signature: str, data: bytes, address: int = 0) -> str:

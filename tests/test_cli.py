@@ -360,3 +360,22 @@ def test_schema_prints_valid_json():
 def test_version():
     result = run("--version")
     assert result.exit_code == 0 and result.stdout.startswith("acpitables ")
+
+
+def test_decode_acpidump_text_with_a_gap_is_refused(tmp_path):
+    lines = acpidump_text().splitlines()
+    dump = tmp_path / "acpidump.txt"
+    dump.write_text("\n".join(l for l in lines if not l.startswith("    0010: 42 58")) + "\n")
+    result = run("decode", str(dump))
+    assert result.exit_code == 1
+    assert "offset 0x20 does not follow the 16 bytes read so far" in result.stderr
+
+
+def test_decode_acpidump_text_with_wide_offsets(tmp_path):
+    text = acpidump.format_table("VIOT", (Q35 / "expected.aml").read_bytes())
+    wide = "\n".join(l.replace("    00", "000000", 1) if l.startswith("    ") else l
+                     for l in text.splitlines())
+    assert "00000010: " in wide
+    dump = tmp_path / "dump.txt"
+    dump.write_text(wide + "\n")
+    assert run("decode", str(dump)).stdout == (Q35 / "expected.txt").read_text()
