@@ -62,7 +62,10 @@ class Problems:
                 # A field may stand under one of several keys (bus, buses, first...).
                 found = [k for k in (keys if isinstance(keys, tuple) else (keys,))
                          if isinstance(item, dict) and k in item]
-                if found:
+                deeper = _deepest(self.data, path, diag.field, field_keys)
+                if len(deeper) > len(path) + 1:  # a dotted field: mappings.2.output_reference
+                    path = deeper
+                elif found:
                     path = path + (found[0],)
                 elif isinstance(item, dict) and diag.field and "reserved" in item:
                     path = path + ("reserved",)
@@ -79,6 +82,17 @@ class Problems:
             self.errors = list(unique.values())
             key = lambda x: (x.line or 0, x.col or 0)  # noqa: E731
             raise DescriptionError(sorted(self.errors, key=key), sorted(self.warnings, key=key))
+
+
+def _deepest(data: Any, path: tuple, field: str | None, field_keys: dict) -> tuple:
+    """The longest prefix of a dotted field ("mappings.2.output_reference",
+    each part renamed by field_keys) that exists under `path`."""
+    for part in (field or "").split(".") if field and "." in field else ():
+        step = int(part) if part.isdigit() else field_keys.get(part, part)
+        if not isinstance(step, (int, str)) or _get(data, path + (step,)) is None:
+            break
+        path = path + (step,)
+    return path
 
 
 def _get(data: Any, path: tuple) -> Any:

@@ -400,6 +400,10 @@ class IortNode(NodeType):
             if arr.elem is None:
                 rows.append((off, size, arr.key, "Device Name", f.get(arr.key, "")))
                 continue
+            if not isinstance(arr.elem, Struct):  # ITS identifiers: plain u32s
+                rows += [(off + 4 * i, 4, f"{arr.key}.{i}", "Identifiers", v)
+                         for i, v in enumerate(f.get(arr.key, ()))]
+                continue
             items = [f.get(arr.key, {})] if arr.count is None else f.get(arr.key, ())
             flags = ({"flags": MAPPING_FLAGS} if arr is MAPPINGS else
                      {"flags": IRQ_FLAGS, "nsg_irpt_flags": IRQ_FLAGS,
