@@ -152,19 +152,20 @@ def test_1c_x86_acpitable_viot_is_used_as_built(tmp_path):
 
 # ---- 1a: QEMU's own VIOT (and IORT on arm) with virtio-iommu-pci ---------------
 
-# Bus 0 (translated), a root port with its own bus (translated), a pxb-pcie
-# at bus 0x10 (translated) and one at 0x20 with bypass_iommu=on (left out of
-# the VIOT; mapped to the ITS in the IORT on arm).
-MIX = ["-device", "virtio-iommu-pci,bus=pcie.0",
-       "-device", "virtio-rng-pci,bus=pcie.0",
-       "-device", "pcie-root-port,id=rp0,bus=pcie.0,chassis=1",
-       "-device", "virtio-rng-pci,bus=rp0",
-       "-device", "pxb-pcie,id=pxb10,bus=pcie.0,bus_nr=0x10",
-       "-device", "pcie-root-port,id=rp10,bus=pxb10,chassis=2",
-       "-device", "virtio-rng-pci,bus=rp10",
-       "-device", "pxb-pcie,id=pxb20,bus=pcie.0,bus_nr=0x20,bypass_iommu=on",
-       "-device", "pcie-root-port,id=rp20,bus=pxb20,chassis=3",
-       "-device", "virtio-rng-pci,bus=rp20"]
+def _devices(*specs: str) -> list[str]:
+    return [arg for spec in specs for arg in ("-device", spec)]
+
+
+# Bus 0, a root port with its own bus (1), and a pxb-pcie at bus 0x20 with
+# bypass_iommu=on (left out of QEMU's VIOT; mapped to the ITS in its IORT).
+PLATFORM = _devices("virtio-rng-pci,bus=pcie.0",
+                    "pcie-root-port,id=rp0,bus=pcie.0,chassis=1", "virtio-rng-pci,bus=rp0",
+                    "pxb-pcie,id=pxb20,bus=pcie.0,bus_nr=0x20,bypass_iommu=on",
+                    "pcie-root-port,id=rp20,bus=pxb20,chassis=3", "virtio-rng-pci,bus=rp20")
+# 1a adds a virtio-iommu and a translated pxb-pcie at bus 0x10.
+MIX = _devices("virtio-iommu-pci,bus=pcie.0") + PLATFORM + _devices(
+    "pxb-pcie,id=pxb10,bus=pcie.0,bus_nr=0x10",
+    "pcie-root-port,id=rp10,bus=pxb10,chassis=2", "virtio-rng-pci,bus=rp10")
 
 
 @pytest.mark.parametrize("arch,machine", [("amd64", "q35"), ("arm64", "virt")])
@@ -191,12 +192,7 @@ def test_1a_qemu_virtio_iommu_groups_match_the_mapper(arch, machine, tmp_path):
 
 # ---- 1b: arm64 virt with SMMUv3: QEMU's IORT, then ours by initrd upgrade -----
 
-SMMU_MIX = ["-device", "virtio-rng-pci,bus=pcie.0",
-            "-device", "pcie-root-port,id=rp0,bus=pcie.0,chassis=1",
-            "-device", "virtio-rng-pci,bus=rp0",
-            "-device", "pxb-pcie,id=pxb20,bus=pcie.0,bus_nr=0x20,bypass_iommu=on",
-            "-device", "pcie-root-port,id=rp20,bus=pxb20,chassis=3",
-            "-device", "virtio-rng-pci,bus=rp20"]
+SMMU_MIX = PLATFORM
 
 
 def test_1b_arm64_smmuv3_qemu_iort_and_ours_by_initrd_upgrade(tmp_path):
