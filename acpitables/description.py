@@ -9,6 +9,7 @@ byte for byte. Table modules turn the rest into nodes.
 from __future__ import annotations
 
 import json
+import reprlib
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -163,7 +164,7 @@ def _report_schema_error(err: Any, p: Problems) -> None:
         return
     if err.validator == "pattern":
         hint = err.schema.get("description", "")
-        p.error(path, f"{err.instance!r} does not match the pattern {err.validator_value}"
+        p.error(path, f"{_short(err.instance)} does not match the pattern {err.validator_value}"
                       f"{' (' + hint + ')' if hint else ''}", weak=True)
         return
     if err.validator == "required":
@@ -171,7 +172,7 @@ def _report_schema_error(err: Any, p: Problems) -> None:
         p.error(path, f"missing required key {missing!r}")
         return
     if err.validator == "type":
-        p.error(path, f"{err.instance!r} is not of type {err.validator_value}")
+        p.error(path, f"{_short(err.instance)} is not of type {err.validator_value}")
         return
     if err.validator == "maxLength":
         p.error(path, f"{err.instance!r} is {len(err.instance)} characters; the field holds "
@@ -183,6 +184,19 @@ def _report_schema_error(err: Any, p: Problems) -> None:
                       f"{err.validator_value:#x}")
         return
     p.error(path, err.message)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = 60, 60, 4, 4, 2
+
+
+def _short(value: Any) -> str:
+    """repr() for messages, cut short for big values."""
+    if isinstance(value, list):  # yamlio's located subclasses -> what reprlib knows
+        value = list(value)
+    elif isinstance(value, dict):
+        value = dict(value)
+    return _REPR.repr(value)
 
 
 def _required_only(alternatives: Any) -> bool:

@@ -117,11 +117,64 @@ class _LoadProblem(Exception):
         self.message, self.pos = message, pos
 
 
+# Bounds on what a description may expand to: aliases can make a few lines
+# stand for billions of values ("billion laughs"), and deep nesting would
+# exhaust the stack of every later pass.
+MAX_DEPTH = 32
+MAX_VALUES = 200_000
+
+
+def _shape(obj: Any, depth: int, memo: dict) -> tuple[int, int]:
+    """(values, height) of obj with aliases expanded; shared objects are
+    measured once, so this is linear in the document, not in its expansion."""
+    if not isinstance(obj, (dict, list)):
+        return 1, 0
+    if depth > MAX_DEPTH:
+        raise _LoadProblem(f"nesting deeper than {MAX_DEPTH} levels", getattr(obj, "mark", (1, 1)))
+    if id(obj) in memo:
+        values, height = memo[id(obj)]
+    else:
+        values, height = 1, 0
+        for child in (obj.values() if isinstance(obj, dict) else obj):
+            v, h = _shape(child, depth + 1, memo)
+            values, height = values + v, max(height, h + 1)
+            if values > MAX_VALUES:
+                break
+        memo[id(obj)] = values, height
+    if depth + height > MAX_DEPTH:
+        raise _LoadProblem(f"nesting deeper than {MAX_DEPTH} levels", getattr(obj, "mark", (1, 1)))
+    return values, height
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse deep nesting from the event stream, before anything recursive
+    (libyaml's composer would overflow the C stack) sees it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH + 1:
+                mark = event.start_mark
+                raise _LoadProblem(f"nesting deeper than {MAX_DEPTH} levels",
+                                   (mark.line + 1, mark.column + 1))
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
 def load(text: str, filename: str = "<description>") -> Any:
     """Parse YAML text into plain data with positions, or raise
     DescriptionError located at the offending line and column."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - our loader is a SafeLoader
+        _check_nesting(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - our loader is a SafeLoader
+        values, _ = _shape(data, 0, {})
+        if values > MAX_VALUES:
+            raise _LoadProblem(f"the description expands to more than {MAX_VALUES} values "
+                               "(through YAML aliases?)", getattr(data, "mark", (1, 1)))
+        return data
+    except RecursionError:
+        raise DescriptionError([Diagnostic("error", f"nesting deeper than {MAX_DEPTH} levels",
+                                           file=filename, line=1, col=1)]) from None
     except _LoadProblem as exc:
         line, col = exc.pos
         raise DescriptionError([Diagnostic("error", exc.message, file=filename, line=line,

@@ -283,3 +283,43 @@ def test_empty_description():
     with pytest.raises(DescriptionError) as info:
         api.build("", "board.yaml")
     assert str(info.value) == "board.yaml:1:1: (top): a description is a mapping with a 'table' key"
+
+
+# --- hostile YAML: bounded time and memory ------------------------------------------
+
+def test_billion_laughs_is_refused():
+    lines = ["table: VIOT", 'l0: &l0 ["x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, 9):
+        lines.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    lines.append("order: [" + ",".join(["*l8"] * 9) + "]")
+    with pytest.raises(DescriptionError) as info:
+        api.build("\n".join(lines) + "\n", "board.yaml")
+    assert str(info.value) == ("board.yaml:1:1: the description expands to more than 200000 "
+                               "values (through YAML aliases?)")
+
+
+@pytest.mark.parametrize("depth", [40, 900, 50_000])
+def test_deep_nesting_is_refused(depth):
+    text = "table: VIOT\norder: " + "[" * depth + "]" * depth + "\n"
+    with pytest.raises(DescriptionError) as info:
+        api.build(text, "board.yaml")
+    assert str(info.value) == "board.yaml:2:40: nesting deeper than 32 levels"
+
+
+def test_recursive_alias_is_refused():
+    with pytest.raises(DescriptionError) as info:
+        api.build("a: &a [*a]\ntable: VIOT\n", "board.yaml")
+    assert str(info.value).startswith("board.yaml:1:4: YAML: ")
+
+
+def test_plain_aliases_still_work():
+    text = ("table: VIOT\niommus:\n  - name: &v viommu\n    pci: '00:02.0'\nendpoints:\n"
+            "  - bus: 1\n    iommu: *v\n")
+    assert len(api.build(text).data) == 88
+
+
+def test_huge_value_is_shown_short():
+    text = "table: VIOT\noem_revision: [" + ", ".join(["1"] * 5000) + "]\n"
+    with pytest.raises(DescriptionError) as info:
+        api.build(text, "board.yaml")
+    assert str(info.value) == "board.yaml:2:15: oem_revision: [1, 1, 1, 1, ...] is not of type integer"
