@@ -250,6 +250,19 @@ def _open_mapper(input: str, compat: "Compat", node: Optional[str]):
         raise _fail(exc, f"{input}: " if not str(exc).startswith(input) else "") from None
 
 
+def _dt_from_values(iommu_map: Optional[str], iommu_mask: Optional[int], msi_map: Optional[str],
+                    msi_mask: Optional[int], segment: int, compat: "Compat"):
+    """A one-host-bridge DT mapper from property values typed on the
+    command line."""
+    from .dt import DtHost, DtMapper, map_from_text
+    try:
+        return DtMapper([DtHost("command line", segment,
+                                map_from_text(iommu_map, iommu_mask, compat=compat.value),
+                                map_from_text(msi_map, msi_mask, compat=compat.value, msi=True))])
+    except AcpiTablesError as exc:
+        raise _fail(exc) from None
+
+
 def _int_option(value: Optional[str], what: str) -> Optional[int]:
     if value is None:
         return None
@@ -279,7 +292,8 @@ def _span_text(span, segment: int) -> str:
 
 @app.command("map", epilog=MAP_EPILOG)
 def map_command(
-    input: str = typer.Argument(..., help="Description, table(s) or .dts/.dtb."),
+    input: Optional[str] = typer.Argument(None, help="Description, table(s) or .dts/.dtb "
+                                          "(omit when giving DT property values)."),
     rid: Optional[str] = typer.Option(None, "--rid", help="PCI function: bb:dd.f, "
                                       "ssss:bb:dd.f or a requester ID (0x0010)."),
     segment: Optional[int] = typer.Option(None, "--segment", help="PCI segment (default 0, "
@@ -299,6 +313,13 @@ def map_command(
                                   "of_map_id() to follow."),
     node: Optional[str] = typer.Option(None, "--node", help="DT: the host bridge node (path or "
                                        "label) when several have iommu-map."),
+    iommu_map: Optional[str] = typer.Option(None, "--iommu-map", help="DT iommu-map value as "
+                                            "in .dts, e.g. '<0x0 &smmu 0x0 0x10000>'."),
+    iommu_map_mask: Optional[str] = typer.Option(None, "--iommu-map-mask",
+                                                 help="DT iommu-map-mask value."),
+    msi_map: Optional[str] = typer.Option(None, "--msi-map", help="DT msi-map value."),
+    msi_map_mask: Optional[str] = typer.Option(None, "--msi-map-mask",
+                                               help="DT msi-map-mask value."),
 ) -> None:
     """Which IOMMU translates a device, with which ID -- or does it bypass?"""
     import json
@@ -307,7 +328,17 @@ def map_command(
     if chosen != 1:
         _err("error: give exactly one of --rid, --device, --address, --all")
         raise typer.Exit(2)
-    m = _open_mapper(input, compat, node)
+    props = (iommu_map, iommu_map_mask, msi_map, msi_map_mask)
+    if (input is None) == all(p is None for p in props):
+        _err("error: give an INPUT file, or DT property values (--iommu-map/--msi-map ...), "
+             "not both")
+        raise typer.Exit(2)
+    if input is None:
+        m = _dt_from_values(iommu_map, _int_option(iommu_map_mask, "--iommu-map-mask"), msi_map,
+                            _int_option(msi_map_mask, "--msi-map-mask"), segment or 0, compat)
+        input = "<command line>"
+    else:
+        m = _open_mapper(input, compat, node)
     if all_ids:
         segs = [segment] if segment is not None else m.segments()
         result = {seg: m.segment_map(seg, msi).spans for seg in segs}

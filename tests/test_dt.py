@@ -194,3 +194,47 @@ def test_several_host_bridges(tmp_path):
 def test_bad_dtb():
     with pytest.raises(InputError):
         mapper_from_dtb(b"\xd0\x0d\xfe\xed" + b"\0" * 20)
+
+
+# --- property values typed on the command line --------------------------------
+
+def _cli(*args):
+    from typer.testing import CliRunner
+    from acpitables.cli import app
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_iommu_map_value_gap_bypasses():
+    # QEMU's virtio-iommu DT map: RID 0x8 (00:01.0, the IOMMU) falls in the
+    # one-ID gap between the entries -> no match -> bypass (of_map_id tail).
+    value = "<0x0 &viommu 0x0 0x8>, <0x9 &viommu 0x9 0xf7>"
+    r = _cli("map", "--iommu-map", value, "--rid", "00:01.0")
+    assert r.exit_code == 0, r.output
+    assert "bypass" in r.output and "no-match" in r.output
+    # RID 0x3 lies in [0x0, 0x8): viommu, ID 0x3 - 0x0 + 0x0 = 0x3.
+    r = _cli("map", "--iommu-map", value, "--rid", "00:00.3")
+    assert "translated by viommu, ID 0x3" in r.output
+
+
+def test_cli_iommu_map_mask_applies_first():
+    # mask 0xff: RID 0x1234 -> 0x34, inside [0, 0x10000) -> smmu ID 0x34.
+    r = _cli("map", "--iommu-map", "<0x0 &smmu 0x0 0x10000>", "--iommu-map-mask", "0xff",
+             "--rid", "0x1234")
+    assert r.exit_code == 0, r.output
+    assert "translated by smmu, ID 0x34" in r.output
+
+
+def test_cli_msi_map_value():
+    # msi-map <0x0 &its 0x100 0x100>: RID 0x10 -> DeviceID 0x10 - 0x0 + 0x100.
+    r = _cli("map", "--msi-map", "<0x0 &its 0x100 0x100>", "--rid", "00:02.0", "--msi")
+    assert r.exit_code == 0, r.output
+    assert "translated by its, ID 0x110" in r.output
+
+
+def test_cli_property_values_and_input_are_exclusive(tmp_path):
+    assert _cli("map", "--rid", "00:00.0").exit_code == 2
+    f = tmp_path / "x.yaml"
+    f.write_text("table: VIOT\n")
+    assert _cli("map", str(f), "--iommu-map", "<0 &a 0 1>", "--rid", "0").exit_code == 2
+    r = _cli("map", "--iommu-map", "<0x0 &a zz>", "--rid", "0")
+    assert r.exit_code == 1 and "cannot read" in r.output
