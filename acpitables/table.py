@@ -218,6 +218,7 @@ class TableSpec:
     revisions: Iterable[int] = (0,)
     label: str = ""
     field_keys: dict = field(default_factory=dict)  # table field -> description key, for messages
+    node_alignment: int = 4  # node offset alignment the spec asks for (warned, never enforced)
 
     @property
     def header_size(self) -> int:
@@ -289,8 +290,9 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
         check_bounds(spec.header_size, node_offset - spec.header_size, length,
                      "space before the first node", field="node_offset")
         table.padding = data[spec.header_size:node_offset]
-        if node_offset % 4:
-            warn(f"node offset 0x{node_offset:X} is not 4-byte aligned", offset=SDT_HEADER_SIZE,
+        if node_offset % spec.node_alignment:
+            warn(f"node offset 0x{node_offset:X} is not {spec.node_alignment}-byte aligned",
+                 offset=SDT_HEADER_SIZE,
                  field="node_offset")
     pos = node_offset
     hsize = spec.node_header_size

@@ -339,4 +339,5 @@ SPEC = TableSpec(
     revisions=(0,),
     label="Virtual I/O Translation Table",
     field_keys=FIELD_KEYS,
+    node_alignment=8,  # spec 2.5: every fixed size is a multiple of 8
 )

@@ -229,3 +229,13 @@ def test_random_mutations(seed, edits, fix_checksum):
 @given(st.binary(min_size=0, max_size=200))
 def test_random_bytes_after_a_viot_signature(tail):
     exercise(b"VIOT" + tail)
+
+
+def test_node_offset_alignment_is_per_table():
+    """spec 2.5 / 4.2: VIOT node offsets are warned when not 8-aligned (every
+    VIOT fixed size is a multiple of 8); 0x34 is 4- but not 8-aligned."""
+    from acpitables import build, decode
+    text = ("table: VIOT\nnode_offset: 0x34\npadding: '00000000'\n"
+            "iommus: [{name: v, pci: '00:01.0'}]\nendpoints: [{bus: 1, iommu: v}]\n")
+    warnings = [str(w) for w in decode(build(text).data).warnings]
+    assert "warning: offset 0x24, node_offset: node offset 0x34 is not 8-byte aligned" in warnings
