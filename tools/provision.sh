@@ -6,7 +6,8 @@
 # and the tests that need it skip with that reason.
 #
 #  1. Debian packages: acpica-tools (bookworm's iasl/acpidump/acpixtract),
-#     qemu-system-x86, qemu-system-arm, qemu-efi-aarch64, busybox-static, cpio.
+#     device-tree-compiler (dtc, for the .dts mapper tests), qemu-system-x86,
+#     qemu-system-arm, qemu-efi-aarch64, busybox-static, cpio.
 #  2. Two extra apt entries built from the URI this machine's own Debian
 #     sources use: bookworm-backports (6.12 cloud kernels with VIOT,
 #     virtio-iommu, IORT, SMMUv3, initrd table upgrade) and trixie (a newer
@@ -44,7 +45,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # ---- 1. system packages ---------------------------------------------------
-PKGS="acpica-tools qemu-system-x86 qemu-system-arm qemu-efi-aarch64 busybox-static cpio"
+PKGS="acpica-tools device-tree-compiler qemu-system-x86 qemu-system-arm qemu-efi-aarch64 busybox-static cpio"
 need=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
