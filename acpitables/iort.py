@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
-from construct import (Array, Bytes, Construct, Default, FormatField, Int8ul, Int16ul, Int32ul,
+from construct import (Bytes, Construct, Default, FormatField, Int8ul, Int16ul, Int32ul,
                        Int64ul, Struct)
 
 from . import description as d
@@ -694,7 +694,7 @@ def check(table: Table) -> list[Diagnostic]:
         if node.type in (NAMED_COMPONENT, IWB):
             name = f.get("device_name", "")
             if not NC_PATH.fullmatch(name):
-                note("warning", node, "device_name", f"device name {name!r} is not an absolute "
+                note("warning", node, "device_name", f"device name '{name}' is not an absolute "
                      "path of 4-character segments (like \\_SB_.PCI0.DEV0); Linux compares the "
                      "full path and would never match it")
         if node.type == ROOT_COMPLEX:
