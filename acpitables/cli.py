@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from . import __version__, acpidump, api, render, sources
+from . import __version__, acpidump, api, dsl, render, sources
 from .description import load_schema, schema_path
 from .errors import AcpiTablesError, DescriptionError, Diagnostic
 from .registry import TABLES
@@ -31,6 +31,7 @@ class Format(str, Enum):
     yaml = "yaml"
     json = "json"
     acpidump = "acpidump"
+    dsl = "dsl"  # ACPICA data-table source that iasl compiles back (acpitables/dsl.py)
 
 
 def _err(message: str) -> None:
@@ -152,6 +153,8 @@ def decode(
                 pieces.append(render.text(decoded))
             elif format is Format.acpidump:
                 pieces.append(acpidump.format_table(decoded.table.signature, decoded.data))
+            elif format is Format.dsl:
+                pieces.append(dsl.to_dsl(decoded))
     except AcpiTablesError as exc:
         raise _fail(exc) from None
     if format is Format.json:
