@@ -122,11 +122,59 @@ def load_schema(name: str) -> dict:
 
 
 def schema_problems(data: Any, schema_name: str, p: Problems) -> None:
-    import jsonschema
-
-    validator = jsonschema.Draft7Validator(load_schema(schema_name))
+    """Every schema error, located. Same verdicts as validating the whole
+    schema at once; but a list whose items are constrained per kind
+    (`allOf` of `if <key> is X then ...`) is checked item by item against
+    the one branch that applies, instead of every branch for every item:
+    what makes a description of thousands of nodes validate in linear time
+    with a small constant."""
+    validator, dispatch = _validators(schema_name)
     for err in validator.iter_errors(data):
         _report_schema_error(err, p)
+    for key, branches in dispatch.items():
+        items = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            for test, branch in branches:
+                if test(item):
+                    for err in branch.iter_errors(item):
+                        err.path.extendleft((i, key))
+                        _report_schema_error(err, p)
+
+
+@lru_cache(maxsize=None)
+def _validators(schema_name: str) -> tuple[Any, dict]:
+    import copy
+
+    import jsonschema
+
+    schema = copy.deepcopy(load_schema(schema_name))
+    dispatch: dict[str, list] = {}
+    for key, prop in schema.get("properties", {}).items():
+        items = prop.get("items") if isinstance(prop, dict) else None
+        branches = items.get("allOf") if isinstance(items, dict) else None
+        if branches and all(set(b) == {"if", "then"} for b in branches):
+            del items["allOf"]
+            dispatch[key] = [(_if_test(b["if"]), jsonschema.Draft7Validator(b["then"]))
+                             for b in branches]
+    return jsonschema.Draft7Validator(schema), dispatch
+
+
+def _if_test(condition: dict):
+    """A predicate for an `if` schema; `{properties: {k: {const: v}}}` is
+    answered by a dict lookup, anything else by a validator."""
+    import jsonschema
+
+    props = condition.get("properties", {})
+    if set(condition) <= {"properties", "required"} and len(props) == 1:
+        (key, sub), = props.items()
+        if set(sub) == {"const"}:
+            value = sub["const"]
+            return lambda item: isinstance(item, dict) and key in item and item[key] == value \
+                and type(item[key]) is type(value)
+    check = jsonschema.Draft7Validator(condition)
+    return check.is_valid
 
 
 def _report_schema_error(err: Any, p: Problems) -> None:

@@ -243,6 +243,7 @@ class IortNode(NodeType):
     def has_flags_word(self, revision: int, fields: dict) -> bool:
         return self.code == ROOT_COMPLEX and revision >= 4 and "flags" in fields
 
+    @lru_cache(maxsize=None)
     def fixed_bytes(self, revision: int, flags_word: bool = True) -> int:
         return HEADER_SIZE + self.body(revision, flags_word).sizeof()
 
@@ -341,6 +342,9 @@ class IortNode(NodeType):
         # A node ends with its ID mappings, or is padded to 4 bytes.
         default = cursor if size and cursor == off + size else _align4(cursor)
         return out, fixed, fields.get("length", default)
+
+    def size(self, node: Node, spec: TableSpec) -> int:
+        return self.place(node.fields)[2]
 
     def build(self, node: Node, resolve: Callable[[Ref], int], spec: TableSpec) -> bytes:
         f = node.fields

@@ -122,6 +122,12 @@ class NodeType:
     def parse(self, blob: bytes, spec: "TableSpec", ctx: dict) -> dict:
         return plain(self.struct.parse(blob))
 
+    def size(self, node: Node, spec: "TableSpec") -> int:
+        """Bytes the node occupies, for the layout pass. This default builds
+        it once with every reference at 0; node types that know their
+        layout answer without building."""
+        return len(self.build(node, lambda ref: 0, spec))
+
     def build(self, node: Node, resolve: Callable[[Ref], int], spec: "TableSpec") -> bytes:
         values = dict(node.fields)
         for path in self.refs:
@@ -390,7 +396,16 @@ def encode_table(table: Table, spec: TableSpec) -> bytes:
         except ConstructError as exc:
             raise TableError(f"cannot encode {ntype.label} node: {exc}", node=node_label(node)) from None
 
-    sizes = [len(build(n, lambda r: 0)) for n in table.nodes]
+    def size(node: Node) -> int:
+        if node.raw:
+            return len(node.fields["data"])
+        ntype = spec.node_types[node.type]
+        try:
+            return ntype.size(node, spec)
+        except ConstructError as exc:
+            raise TableError(f"cannot encode {ntype.label} node: {exc}", node=node_label(node)) from None
+
+    sizes = [size(n) for n in table.nodes]
     pos = start
     offsets = []
     for node, size in zip(table.nodes, sizes):
