@@ -81,9 +81,7 @@ def _string(value: bytes | str, size: int | None, where: str, field_name: str) -
     if any(b < 0x20 or b > 0x7E or b == 0x22 for b in text):
         raise TableError(f"{field_name} {raw!r} holds a byte an iasl string cannot quote",
                          node=where, field=field_name)
-    if size is not None and len(text) < size and not tail and len(raw) == size:
-        pass  # NUL-padded: iasl pads a short string with NULs
-    return f'"{text.decode()}"'
+    return f'"{text.decode()}"'  # iasl NUL-pads a short string to the field size
 
 
 def _integer(value: Any, size: int) -> str:
