@@ -131,6 +131,7 @@ def schema_problems(data: Any, schema_name: str, p: Problems) -> None:
     validator, dispatch = _validators(schema_name)
     for err in validator.iter_errors(data):
         _report_schema_error(err, p)
+    generic = len(p.errors)
     for key, branches in dispatch.items():
         items = data.get(key) if isinstance(data, dict) else None
         if not isinstance(items, list):
@@ -141,6 +142,10 @@ def schema_problems(data: Any, schema_name: str, p: Problems) -> None:
                     for err in branch.iter_errors(item):
                         err.path.extendleft((i, key))
                         _report_schema_error(err, p)
+    # An unknown key is said once, with what this kind of item allows.
+    specific = {e.path for e in p.errors[generic:]}
+    p.errors[:generic] = [e for e in p.errors[:generic]
+                          if not (e.path in specific and e.message.startswith("unknown key"))]
 
 
 @lru_cache(maxsize=None)
@@ -179,6 +184,13 @@ def _if_test(condition: dict):
 
 def _report_schema_error(err: Any, p: Problems) -> None:
     path = tuple(err.absolute_path)
+    if "propertyNames" in err.relative_schema_path and isinstance(err.instance, str):
+        # A key this kind of item does not take (e.g. an SMMU field on a
+        # named component); the semantic pass may say it more precisely.
+        allowed = ", ".join(err.validator_value) if err.validator == "enum" else ""
+        p.error(path + (err.instance,), f"unknown key {err.instance!r} here"
+                + (f" (allowed: {allowed})" if allowed else ""), key=True, weak=True)
+        return
     if err.validator == "additionalProperties":
         extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
         for k in extra:

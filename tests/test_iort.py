@@ -502,3 +502,19 @@ def test_validate_works_on_tables_and_descriptions(tmp_path):
     desc = tmp_path / "iort.yaml"
     desc.write_text(SPEC_DESCRIPTION)
     assert api.validate_description(desc) == []
+
+
+def test_keys_of_another_node_type_are_reported_once_precisely():
+    """An SMMU field on a named component and an unknown key: one message
+    each, at the key, naming the node type (not every IORT key there is)."""
+    text = ("table: IORT\nrevision: 5\nnodes:\n- name: its0\n  type: its_group\n"
+            "  identifiers: [0]\n- name: nc0\n  type: named_component\n  bogus_key: 1\n"
+            "  device_name: \\_SB_.DEV0\n  base_address: 0x1000\n")
+    with pytest.raises(DescriptionError) as info:
+        api.build(text, "nc.yaml")
+    assert [str(e) for e in info.value.problems] == [
+        "nc.yaml:9:3: nodes[1].bogus_key: 'bogus_key' is not a field of a revision-4 "
+        "Named Component node",
+        "nc.yaml:11:3: nodes[1].base_address: 'base_address' is not a field of a revision-4 "
+        "Named Component node",
+    ]
