@@ -140,7 +140,7 @@ def _iort_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
         rows.sort(key=lambda r: r[0])
     if node.type == iort.ROOT_COMPLEX and acpica < 20220331:
         # Before E.d, iasl has one 3-byte Reserved after Memory Size Limit.
-        merged: list = []
+        rc_rows: list = []
         pasid = None
         for row in rows:
             if row[2] == "pasid_capabilities":
@@ -152,8 +152,8 @@ def _iort_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
                 row = (pasid[0], 3, "reserved", "Reserved",
                        pasid[4] | int.from_bytes(row[4], "little") << 16)
                 pasid = None
-            merged.append(row)
-        rows = merged
+            rc_rows.append(row)
+        rows = rc_rows
     if node.type == iort.ROOT_COMPLEX and ntype.has_flags_word(rev, f):
         raise TableError(f"revision-{rev} root complex with the 40-byte fixed part: ACPICA "
                          "declares the 36-byte form only, so its Flags word (node+36) cannot "
@@ -161,7 +161,7 @@ def _iort_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
     if not f.get("mappings") and f.get("mapping_offset"):
         raise TableError(f"Mapping Offset 0x{f['mapping_offset']:X} with no mappings: iasl "
                          "writes 0", node=where, field="mapping_offset")
-    placed, fixed, _ = ntype.place(f)
+    placed = ntype.place(f)[0]
     regions = [(arr.key, *placed[arr.key]) for arr in ntype.arrays]
     order = {arr.key: i + 1 for i, arr in enumerate(ntype.arrays)}
     name_end = sum(placed.get("device_name", (0, 0)))
