@@ -13,7 +13,9 @@ import re
 from .errors import InputError
 
 _HEADER = re.compile(r"^(?P<sig>[A-Za-z0-9_!]{4}|RSD PTR) @ ")
-_DATA = re.compile(r"^\s*(?P<off>[0-9A-Fa-f]+):\s?(?P<hex>(?:[0-9A-Fa-f]{2} ){1,16})")
+# Bytes are single-space separated; the ASCII column follows after two or
+# more spaces. Trailing spaces may have been trimmed (pasted dumps).
+_DATA = re.compile(r"^\s*(?P<off>[0-9A-Fa-f]+):\s?(?P<hex>[0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2}){0,15})(?:\s|$)")
 
 
 def format_table(signature: str, data: bytes, address: int = 0) -> str:

@@ -113,7 +113,8 @@ def build(source: str | Path | Any, filename: str | None = None) -> Built:
 def decode(data: bytes) -> Decoded:
     """Decode one table (any registered signature) leniently."""
     if len(data) < 4:
-        raise TableError(f"{len(data)} bytes is too short for a table header", offset=0)
+        raise TableError(f"{len(data)} byte{'s' if len(data) != 1 else ''} is too short for a "
+                         f"table header", offset=0)
     spec = spec_for(bytes(data[:4]))
     decoded = decode_table(bytes(data), spec)
     for diag in spec.check(decoded.table):

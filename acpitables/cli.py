@@ -489,7 +489,8 @@ def diff_command(
             if isinstance(exc, DescriptionError):
                 _report(exc.problems)
             else:
-                _err(f"{operand}: error: {exc}")
+                text = str(exc)
+                _err(f"error: {text}" if text.startswith(operand) else f"error: {operand}: {text}")
             raise typer.Exit(2) from None
     text = diffmod.unified(blobs[0], blobs[1], a, b, context)
     if text:

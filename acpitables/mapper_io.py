@@ -33,15 +33,23 @@ def open_mapper(path: str, compat: str = dt.DEFAULT_COMPAT, node: str | None = N
         return description_mapper(path)
     try:
         src = sources.read(path)
-    except InputError:
-        if path != "-" and Path(path).is_file():
+    except InputError as exc:
+        if path != "-" and Path(path).is_file() and _is_text(path):
             return description_mapper(path)
-        raise
+        raise InputError(f"{exc}; nor a Devicetree (.dts/.dtb) or a YAML description") from None
     tables = [api.decode(data).table for _, data in src.tables]
     try:
         return for_tables(tables)
     except ValueError as exc:
         raise InputError(f"{path}: {exc}") from None
+
+
+def _is_text(path: str) -> bool:
+    try:
+        Path(path).read_bytes()[:65536].decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def description_mapper(path: str) -> Mapper:

@@ -385,3 +385,26 @@ def test_decode_acpidump_text_with_wide_offsets(tmp_path):
     dump = tmp_path / "dump.txt"
     dump.write_text(wide + "\n")
     assert run("decode", str(dump)).stdout == (Q35 / "expected.txt").read_text()
+
+
+def test_acpidump_text_with_trailing_spaces_trimmed(tmp_path):
+    """Dumps pasted into bug reports often lose their trailing spaces: the
+    last byte of each line (and of a short last line) must still be read."""
+    blob = (Q35 / "expected.aml").read_bytes()
+    text = acpidump.format_table("VIOT", blob)
+    trimmed = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    assert trimmed != text
+    dump = tmp_path / "dump.txt"
+    dump.write_text(trimmed)
+    out = tmp_path / "back.yaml"
+    assert run("decode", str(dump), "-f", "yaml", "-o", str(out)).exit_code == 0
+    assert api.build(out.read_text()).data == blob
+
+
+def test_map_says_what_it_expected_for_junk(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(0x80, 0x100)) * 4)
+    result = run("map", str(junk), "--all")
+    assert result.exit_code == 1
+    assert "nor a Devicetree (.dts/.dtb) or a YAML description" in result.stderr
+    assert "codec" not in result.stderr
