@@ -404,7 +404,12 @@ def agree(
     import json
     from . import mapper_io
     from .pci import format_bdf
-    ma, mb = _open_mapper(a, compat, None), _open_mapper(b, compat, None)
+    # As with diff (and cmp): 1 means "they differ", so an input that
+    # cannot be read is trouble, 2.
+    try:
+        ma, mb = _open_mapper(a, compat, None), _open_mapper(b, compat, None)
+    except typer.Exit as exc:
+        raise typer.Exit(2 if exc.exit_code == 1 else exc.exit_code) from None
     res = mapper_io.agree(ma, mb, [segment] if segment is not None else None, msi, by_name)
     if format is MapFormat.json:
         out = res.as_dict()

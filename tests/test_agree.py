@@ -159,3 +159,13 @@ def test_corpus_iort_maps():
     spans = [(s.start, s.end, s.result.iommu) for s in m.segment_map(0).translated()]
     assert [s[:2] for s in spans] == [(0x0, 0x1FF), (0x1000, 0x10FF)]
     assert spans[0][2] != spans[1][2]
+
+
+def test_agree_unreadable_input_is_trouble_not_a_difference(tmp_path):
+    # 1 means "the inputs differ"; an input that cannot be read is 2, as for cmp and diff.
+    from typer.testing import CliRunner
+    from acpitables.cli import app
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x80" * 64)
+    result = CliRunner().invoke(app, ["agree", str(junk), str(junk)])
+    assert result.exit_code == 2
