@@ -12,12 +12,11 @@ commit it on its own.
 """
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 
 from acpitables import api, render
-from acpitables.errors import AcpiTablesError
+from acpitables.diff import explain
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN_ROOT = ROOT / "golden"
@@ -66,17 +65,6 @@ def update(case: Path) -> list[str]:
 
 
 def field_diff(expected: bytes, actual: bytes, label: str = "") -> str:
-    """A unified diff of the text decodes of two tables, field by field
-    (a hex dump stands in for a side that cannot be decoded)."""
-    def view(data: bytes) -> list[str]:
-        try:
-            return text_of(data).splitlines()
-        except AcpiTablesError as exc:
-            lines = [f"/* cannot decode: {exc} */"]
-            lines += [f"{off:04X}: " + data[off:off + 16].hex(" ")
-                      for off in range(0, len(data), 16)]
-            return lines
-
-    diff = difflib.unified_diff(view(expected), view(actual), f"expected {label}".strip(),
-                                f"built {label}".strip(), lineterm="")
-    return "\n".join(diff) or "(the text decodes are equal; the bytes differ elsewhere)"
+    """The mismatch message: `acpitables diff`'s field-level diff of the two
+    tables' text decodes (as QEMU's bios-tables-test shows iasl's)."""
+    return explain(expected, actual, f"expected {label}".strip(), f"built {label}".strip())

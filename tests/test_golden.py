@@ -113,7 +113,7 @@ def test_mismatch_message_for_undecodable_side():
     good = (GOLDEN_ROOT / "viot" / "q35-pxb" / "expected.aml").read_bytes()
     message = field_diff(good, good[:40], "q35")
     assert "+/* cannot decode:" in message
-    assert "+0020: 01 00 00 00 03 00 30 00" in message
+    assert "+    0020: 01 00 00 00 03 00 30 00" in message
 
 
 # --- the regeneration switch --------------------------------------------------
