@@ -403,10 +403,22 @@ class ViotMapper(Mapper):
             elif n.type == VIOT_MMIO:
                 self.mmio.append((n, _viot_iommu(table, self.by_name, n)))
 
+    # A multi-segment range covers every segment from its first to its last;
+    # each is listed while that stays readable. Beyond it, the segments where
+    # coverage changes stand for the rest (interior ones answer lookups the
+    # same way, endpoint IDs 0x10000 further on per segment).
+    LIST_ALL_SEGMENTS = 1024
+
     def segments(self) -> list[int]:
         segs = {0}
-        for n, _ in self.ranges:
-            segs.update((n.fields["segment_start"], n.fields["segment_end"]))
+        spans = [(n.fields["segment_start"], n.fields["segment_end"]) for n, _ in self.ranges]
+        covered = {s for lo, hi in spans if lo <= hi for s in range(lo, hi + 1)} \
+            if sum(max(0, hi - lo + 1) for lo, hi in spans) <= self.LIST_ALL_SEGMENTS else None
+        if covered is not None:
+            segs |= covered
+        else:
+            for lo, hi in spans:
+                segs.update(s for s in (lo, hi, lo + 1, hi + 1) if s <= 0xFFFF)
         for n in self.table.nodes:
             if n.type == VIOT_IOMMU_PCI and not n.raw:
                 segs.add(n.fields["segment"])

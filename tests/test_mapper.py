@@ -450,3 +450,18 @@ def test_lookup_rejects_ids_past_16_bits():
     m = ViotMapper(viot(viommu_mmio("a", 0x1000)))
     with pytest.raises(ValueError):
         m.lookup(0x10000)
+
+
+def test_viot_interior_segments_of_a_multi_segment_range_are_listed():
+    """segments [1, 3], bus 0, endpoint default 1 << 16: segment s gets
+    endpoint 0x10000 + ((s - 1) << 16) + rid (Linux viot.c); segment 2 lies
+    strictly inside the range and must be listed and compared too."""
+    from acpitables import api, yamlio
+    from acpitables.mapper_io import for_table
+    table, _ = api.compile_description(
+        yamlio.load("table: VIOT\niommus: [{name: v, pci: '0000:00:01.0'}]\n"
+                    "endpoints: [{segments: [1, 3], bus: 0, iommu: v}]\n"))
+    m = for_table(table)
+    assert m.segments() == [0, 1, 2, 3]
+    assert m.lookup(0x0005, 2).output_id == 0x20005
+    assert m.lookup(0x0100, 2).__class__.__name__ == "Bypass"
