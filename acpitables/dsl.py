@@ -189,17 +189,20 @@ def _iort_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
     merged: list = []
     for key, item in items:
         row = item[0]
-        if key in ("context_interrupts", "pmu_interrupts"):
+        if key in ("context_interrupts", "pmu_interrupts") and row[3].startswith("Interrupt "):
             # SMMUv1/v2 context and PMU interrupts: one 64-bit line each,
-            # flags << 32 | GSIV, without flag sub-lines.
+            # flags << 32 | GSIV, without flag sub-lines. (Another array's
+            # row inside this one's bytes stays as it is: the back-to-back
+            # check below refuses the overlap.)
             start = placed[key][0]
             if (row[0] - start) % 8 == 0:
                 label = "Context Interrupt" if key == "context_interrupts" else "PMU Interrupt"
                 merged.append((row[0], 8, key, label, row[4]))
-            else:
-                off, size, name, label, value = merged[-1]
-                merged[-1] = (off, size, name, label, value | row[4] << 32)
-            continue
+                continue
+            last = merged[-1] if merged else None
+            if last is not None and last[2] == key and last[0] == row[0] - 4:
+                merged[-1] = (*last[:4], last[4] | row[4] << 32)
+                continue
         merged.extend(item)
     # Memory access properties open with their own line.
     final: list = []

@@ -12,6 +12,7 @@ cases) must be refused for one of those documented reasons.
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from acpitables import api, dsl
 from acpitables.cli import app
 from acpitables.errors import TableError
 from acpitables.iort import NAMED_COMPONENT
+from acpitables.table import Ref, checksum_of
 from conftest import CORPUS
 from guest.tools import system_tool, tool_version, trixie_tool
 from test_viot_structures import SPEC_5_2_VECTOR  # the 88-byte table it compiles to
@@ -254,3 +256,30 @@ def test_cli_decode_format_dsl(tmp_path):
                                  str(ROOT / "golden/iort/two-socket-server/expected.aml")])
     assert result.exit_code == 1
     assert "Flags word" in result.output
+
+
+def _iort_rev3(*nodes: bytes) -> bytes:
+    """An IORT revision 3 of `nodes` (each complete), node offset 48."""
+    body = struct.pack("<III", len(nodes), 48, 0) + b"".join(nodes)
+    table = bytearray(b"IORT" + struct.pack("<I", 36 + len(body)) + b"\x03\x00OEMID TABLEID "
+                      + struct.pack("<I", 1) + b"TEST" + struct.pack("<I", 1) + body)
+    table[9] = checksum_of(bytes(table))
+    return bytes(table)
+
+
+def test_smmu_mappings_inside_the_context_interrupts_are_refused_not_a_crash():
+    # ITS group at 48 (24 bytes). SMMUv1/v2 (rev 3) at 72: fixed part 60,
+    # global interrupts at 60, four context interrupts at [76, 108), and one
+    # ID mapping whose Mapping Offset is 76 too -- inside the interrupts, so
+    # its Output Base (node+84) reads context interrupt 1's GSIV 0x21 and its
+    # Output Reference (node+88) that interrupt's flags, 0 (no node).
+    # iasl lays the arrays out back to back: the source cannot express this.
+    its = struct.pack("<BHBIIII", 0, 24, 1, 0, 0, 0, 1) + struct.pack("<I", 0)
+    smmu = struct.pack("<BHBIII", 3, 108, 3, 1, 1, 76)
+    smmu += struct.pack("<QQIIIIIII", 0x1000, 0x10000, 1, 0, 60, 4, 76, 0, 0) + bytes(16)
+    smmu += b"".join(struct.pack("<II", 0x20 + i, 0) for i in range(4))
+    data = _iort_rev3(its, smmu)
+    decoded = api.decode(data)
+    mapping = decoded.table.nodes[1].fields["mappings"][0]
+    assert (mapping["output_base"], mapping["output_reference"]) == (0x21, Ref(offset=0))
+    _refusal(data, "smmu0", "node offset 0x4C overlaps what comes before it")
