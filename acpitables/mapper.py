@@ -576,7 +576,10 @@ class IortMapper(Mapper):
         if key in self._nodemaps:
             return self._nodemaps[key]
         mappings = node.fields.get("mappings") or []
-        if not mappings:
+        if not mappings or node.fields.get("mapping_offset") == 0:
+            # Linux: "if (!node->mapping_offset || !node->mapping_count)
+            # goto fail_map" -- a Mapping Offset of 0 means no mappings,
+            # whatever the count says (the array is never read).
             nm = _NodeMap("none")
         elif _resolve(self.table, self.by_name, mappings[0].get("output_reference")) == "null":
             nm = _NodeMap("null")
@@ -793,7 +796,7 @@ def reference_iort_walk(mapper: IortMapper, start: Node, ident: int, wanted: fro
         if hops >= mapper.hop_limit:
             return MapError("loop")
         mappings = node.fields.get("mappings") or []
-        if not mappings:
+        if not mappings or node.fields.get("mapping_offset") == 0:
             return Bypass(BypassReason.NO_MATCH if hops == 0 else BypassReason.NOT_BEHIND_IOMMU)
         if _resolve(mapper.table, mapper.by_name, mappings[0].get("output_reference")) == "null":
             return MapError("malformed")

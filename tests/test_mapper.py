@@ -465,3 +465,23 @@ def test_viot_interior_segments_of_a_multi_segment_range_are_listed():
     assert m.segments() == [0, 1, 2, 3]
     assert m.lookup(0x0005, 2).output_id == 0x20005
     assert m.lookup(0x0100, 2).__class__.__name__ == "Bypass"
+
+
+def test_iort_mapping_offset_zero_means_no_mappings():
+    # iort_node_map_id(): "if (!node->mapping_offset || !node->mapping_count)
+    # goto fail_map" -- Linux never reads an array at Mapping Offset 0, so the
+    # RC below (Mapping Count 1, Mapping Offset 0) maps nothing: every RID
+    # of segment 0 bypasses (walk fails at the start node: no match), even
+    # though the decoded mapping would send it to the SMMU.
+    rc0 = rc("rc", [mp(0, 0xFFFF, 0, "smmu")])
+    rc0.fields["mapping_offset"] = 0
+    m = IortMapper(iort(its(), smmu3("smmu", [mp(0, 0xFFFF, 0, "its")]), rc0))
+    assert kind(m.lookup(0x10)) == ("B", NO_MATCH)
+    assert kind(m.lookup(0x10, msi=True)) == ("B", NO_MATCH)
+    assert kind(reference_iort_walk(m, rc0, 0x10, IORT_IOMMU_TYPES)) == ("B", NO_MATCH)
+    # one hop on: the SMMU's own array at offset 0 -> the MSI walk ends there
+    smmu = smmu3("smmu", [mp(0, 0xFFFF, 0, "its")])
+    smmu.fields["mapping_offset"] = 0
+    m = IortMapper(iort(its(), smmu, rc("rc", [mp(0, 0xFFFF, 0, "smmu")])))
+    assert kind(m.lookup(0x10)) == ("T", "smmu", 0x10)
+    assert kind(m.lookup(0x10, msi=True)) == ("B", NOT_BEHIND)
