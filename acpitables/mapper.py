@@ -622,6 +622,21 @@ class IortMapper(Mapper):
                 continue
             i = rule_of[win]
             m = mappings[i]
+            if (not (m.get("flags", 0) & SINGLE_MAPPING) and m["id_count"]
+                    and a == m["input_base"] + m["id_count"] and _is_null(m.get("output_reference"))):
+                # A TENTATIVE match whose reference is NULL: Linux keeps it
+                # in out_ref, which stays 0, so the later mappings are tried
+                # as if nothing had matched (one ID: the literal loop).
+                hit = _linux_id_map(node.type, mappings, special, a)
+                if hit is None:
+                    spans.append(Span(a, b, Bypass(BypassReason.NO_MATCH, "only a tentative "
+                                                   f"match with a NULL reference in {node_label(node)}")))
+                    continue
+                i, out = hit
+                if i not in targets:
+                    targets[i] = _resolve(self.table, self.by_name, mappings[i].get("output_reference"))
+                spans.append(Span(a, b, Translated(str(i), out), 1))
+                continue
             if not (m.get("flags", 0) & SINGLE_MAPPING) and m["id_count"] and a == m["input_base"] + m["id_count"]:
                 # TENTATIVE: a later mapping that starts exactly here, or a
                 # later single mapping (checked before the overlap test),
@@ -759,17 +774,23 @@ def _id_pieces(a: int, b: int, ident: int, step: int):
     yield a + first + 1, b, 0
 
 
-def reference_iort_map(node: Node, mappings_skip: int | None, rid: int) -> tuple[str, int | None, int]:
-    """Linux iort_id_map over one node's array, mapping by mapping (tests
-    only): ("match" | "none", mapping index, output)."""
+def _is_null(ref: Any) -> bool:
+    """An output reference of 0 (table offset 0: Linux's NULL)."""
+    return ref == 0 or (isinstance(ref, Ref) and ref.name is None and ref.offset == 0)
+
+
+def _linux_id_map(node_type: int, mappings: list[dict], skip: int | None,
+                  rid: int) -> tuple[int, int] | None:
+    """The mapping loop of Linux iort_node_map_id for one ID: (mapping
+    index, output) or None. out_ref holds the tentative match's reference,
+    so a tentative match whose reference is 0 does not count as one."""
     out_ref = None
-    ident = rid
-    for i, m in enumerate(node.fields.get("mappings") or []):
-        if i == mappings_skip:
+    for i, m in enumerate(mappings):
+        if i == skip:
             continue
         if m.get("flags", 0) & SINGLE_MAPPING:
-            if node.type in (NAMED_COMPONENT, ROOT_COMPLEX):
-                return "match", i, m["output_base"]
+            if node_type in (NAMED_COMPONENT, ROOT_COMPLEX):
+                return i, m["output_base"]
             continue
         end = m["input_base"] + m["id_count"]
         if rid < m["input_base"] or end > U32 or rid > end:
@@ -777,13 +798,21 @@ def reference_iort_map(node: Node, mappings_skip: int | None, rid: int) -> tuple
         if out_ref is not None and rid != m["input_base"]:
             continue
         ident = (m["output_base"] + rid - m["input_base"]) & U32
-        if m["id_count"] > 0 and rid == end and out_ref is None:
-            out_ref = (i, ident)
+        if m["id_count"] > 0 and rid == end:
+            if not _is_null(m.get("output_reference")):
+                out_ref = (i, ident)
             continue
-        return "match", i, ident
-    if out_ref is not None:
-        return "match", out_ref[0], out_ref[1]
-    return "none", None, rid
+        return i, ident
+    return out_ref
+
+
+def reference_iort_map(node: Node, mappings_skip: int | None, rid: int) -> tuple[str, int | None, int]:
+    """Linux iort_id_map over one node's array, mapping by mapping (tests
+    only): ("match" | "none", mapping index, output)."""
+    hit = _linux_id_map(node.type, node.fields.get("mappings") or [], mappings_skip, rid)
+    if hit is None:
+        return "none", None, rid
+    return "match", hit[0], hit[1]
 
 
 def reference_iort_walk(mapper: IortMapper, start: Node, ident: int, wanted: frozenset) -> Result:

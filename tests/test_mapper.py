@@ -485,3 +485,30 @@ def test_iort_mapping_offset_zero_means_no_mappings():
     m = IortMapper(iort(its(), smmu, rc("rc", [mp(0, 0xFFFF, 0, "smmu")])))
     assert kind(m.lookup(0x10)) == ("T", "smmu", 0x10)
     assert kind(m.lookup(0x10, msi=True)) == ("B", NOT_BEHIND)
+
+
+def test_iort_tentative_match_with_null_reference_does_not_hold():
+    # iort_node_map_id() keeps a tentative match in out_ref =
+    # map->output_reference; when that reference is 0, out_ref stays 0, so
+    # check_overlap is false for the later mappings and "i == mapping_count
+    # && !out_ref" fails the walk if nothing else matches.
+    # map 1 covers 0x100..0x1FF (-> NULL), map 2 0x180..0x2FF (-> smmu, 0x1000).
+    maps = [mp(0, 0xFF, 0, "smmu"), mp(0x100, 0xFF, 0, Ref(offset=0)),
+            mp(0x180, 0x17F, 0x1000, "smmu")]
+    m = IortMapper(iort(smmu3("smmu"), rc("rc", maps)))
+    # 0x1FF: map 1 matches at its last ID (tentative, ref 0); map 2 covers
+    # 0x1FF without starting there, and matches as an ordinary range:
+    # 0x1000 + (0x1FF - 0x180) = 0x107F.
+    assert kind(m.lookup(0x1FF)) == ("T", "smmu", 0x107F)
+    # 0x1FE: map 1 matches outright, to offset 0 (Linux walks garbage)
+    assert kind(m.lookup(0x1FE)) == ("E", "dangling-reference")
+    # 0x200: map 2 only
+    assert kind(m.lookup(0x200)) == ("T", "smmu", 0x1080)
+    # without map 2 the tentative NULL match is no match at all
+    alone = IortMapper(iort(smmu3("smmu"), rc("rc", maps[:2])))
+    assert kind(alone.lookup(0x1FF)) == ("B", NO_MATCH)
+    for mapper in (m, alone):
+        start = mapper.root_complex(0)
+        for rid in (0xFF, 0x100, 0x1FE, 0x1FF, 0x200, 0x2FF, 0x300):
+            assert kind(mapper.lookup(rid)) == kind(
+                reference_iort_walk(mapper, start, rid, IORT_IOMMU_TYPES)), hex(rid)
