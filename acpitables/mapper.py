@@ -378,6 +378,17 @@ class Mapper:
 
 # --- VIOT --------------------------------------------------------------------
 
+VIOT_ENDPOINT_SIZE = 24  # PCI range and MMIO endpoint nodes (spec.md 2.4)
+
+
+def _raw_length(node: Node) -> int:
+    """The Length field of a node kept as raw bytes."""
+    if node.length_override is not None:
+        return node.length_override
+    data = node.fields.get("data") or b""
+    return int.from_bytes(data[2:4], "little") if len(data) >= 4 else len(data)
+
+
 def _viot_iommu(table: Table, by_name: dict[str, Node], node: Node) -> Node | None:
     target = _resolve(table, by_name, node.fields.get("output_node"))
     if isinstance(target, Node) and not target.raw and target.type in (VIOT_IOMMU_PCI,
@@ -397,6 +408,11 @@ class ViotMapper(Mapper):
         self.mmio: list[tuple[Node, Node | None]] = []
         for n in table.nodes:
             if n.raw:
+                if n.type in (VIOT_PCI_RANGE, VIOT_MMIO) and _raw_length(n) < VIOT_ENDPOINT_SIZE:
+                    # Linux viot_parse_node: "Invalid PCI/MMIO node size" is
+                    # -EINVAL, and acpi_viot_init stops parsing there: no
+                    # later endpoint node is registered.
+                    break
                 continue
             if n.type == VIOT_PCI_RANGE:
                 self.ranges.append((n, _viot_iommu(table, self.by_name, n)))

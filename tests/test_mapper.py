@@ -512,3 +512,19 @@ def test_iort_tentative_match_with_null_reference_does_not_hold():
         for rid in (0xFF, 0x100, 0x1FE, 0x1FF, 0x200, 0x2FF, 0x300):
             assert kind(mapper.lookup(rid)) == kind(
                 reference_iort_walk(mapper, start, rid, IORT_IOMMU_TYPES)), hex(rid)
+
+
+def test_viot_short_endpoint_node_stops_parsing():
+    # drivers/acpi/viot.c: a PCI range (or MMIO endpoint) node shorter than
+    # 24 bytes is "Invalid PCI node size", viot_parse_node returns -EINVAL
+    # and acpi_viot_init stops: nodes before it stay registered, none after.
+    # An unknown node type is only warned about, and the walk goes on.
+    short = Node(1, {"data": bytes([1, 0, 16, 0]) + bytes(12)}, "short", raw=True)
+    unknown = Node(9, {"data": bytes([9, 0, 8, 0, 0, 0, 0, 0])}, "odd", raw=True)
+    m = ViotMapper(viot(viommu_mmio("vi", 0x1000), prange("before", 0x00, 0x0F, "vi"), unknown,
+                        prange("after0", 0x10, 0x1F, "vi"), short,
+                        prange("after", 0x20, 0x2F, "vi")))
+    assert kind(m.lookup(0x05)) == ("T", "vi", 0x05)
+    assert kind(m.lookup(0x15)) == ("T", "vi", 0x15)    # past the unknown node
+    assert kind(m.lookup(0x25)) == ("B", NO_MATCH)      # past the short node: never parsed
+    assert kind(reference_viot(m.table, 0x25)) == ("B", NO_MATCH)
