@@ -162,6 +162,19 @@ def _iort_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
         raise TableError(f"Mapping Offset 0x{f['mapping_offset']:X} with no mappings: iasl "
                          "writes 0", node=where, field="mapping_offset")
     placed = ntype.place(f)[0]
+    if node.type == iort.SMMU:
+        # iasl lays the interrupt arrays out back to back and writes each
+        # offset, even for an empty array; a table that stores 0 there (as
+        # many firmware tables do) has no iasl source. Seen with 20200925
+        # and 20250404.
+        cursor = ntype.fixed_bytes(rev)
+        for arr in ntype.arrays[:-1]:
+            off, size = placed[arr.key]
+            if size == 0 and f.get(arr.offset) != cursor:
+                raise TableError(f"{arr.offset} 0x{f.get(arr.offset, 0):X} with no {arr.key}: "
+                                 f"iasl writes the array's position, 0x{cursor:X}", node=where,
+                                 field=arr.offset)
+            cursor += size
     regions = [(arr.key, *placed[arr.key]) for arr in ntype.arrays]
     order = {arr.key: i + 1 for i, arr in enumerate(ntype.arrays)}
     name_end = sum(placed.get("device_name", (0, 0)))
@@ -213,14 +226,17 @@ def _iort_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
         final.append(row)
     # Back to back, as iasl places them; NC padding is the only gap iasl writes.
     cursor = 0
+    placed_rows: list = []
     for off, size, name, label, value in final:
+        row = (off, size, name, label, value)
         if size == 0 or name == "memory_properties":
+            placed_rows.append(row)
             continue
         if off != cursor:
             if (node.type == iort.NAMED_COMPONENT and cursor == name_end and off > cursor
                     and name not in ("gap", "device_name")):
-                final.insert(final.index((off, size, name, label, value)),
-                             (cursor, off - cursor, "padding", "Padding", bytes(off - cursor)))
+                placed_rows.append((cursor, off - cursor, "padding", "Padding",
+                                    bytes(off - cursor)))
                 cursor = off
             elif node.type == iort.IWB and cursor == name_end:
                 raise TableError(f"IWB node padded after its name (mappings at node offset "
@@ -233,7 +249,9 @@ def _iort_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
                                  f"the arrays back to back in its order "
                                  f"({', '.join(a.key for a in ntype.arrays)})",
                                  node=where, field=name.split(".")[0])
+        placed_rows.append(row)
         cursor = off + size
+    final = placed_rows
     if cursor != length:
         if node.type == iort.NAMED_COMPONENT and not f.get("mappings") and cursor < length:
             final.append((cursor, length - cursor, "padding", "Padding", bytes(length - cursor)))
