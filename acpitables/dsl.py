@@ -31,7 +31,9 @@ TableError (node and reason), never a silently different source:
   bytes past the declared fields;
 * IORT revisions 1, 2 and 4 (iasl refuses issues E, E.a and E.c);
 * an IORT array not where iasl would put it (arrays out of iasl's order,
-  gaps or overlaps), a Mapping Offset other than 0 with no mappings, bytes
+  gaps or overlaps), a Mapping Offset other than 0 with no mappings, an
+  SMMUv1/v2 interrupt-array offset other than iasl's position for an empty
+  array (iasl writes the position; many firmware tables store 0), bytes
   after the last array (a Length padded past it) -- except the named
   component's padding after Device Name, which iasl takes from an explicit
   `Padding` line;
