@@ -233,8 +233,7 @@ class DtMapper(Mapper):
     def _segment_map(self, segment: int, msi: bool) -> IntervalMap:
         h = self.host(segment)
         if h is None:
-            return IntervalMap([Span(0, RID_MAX, Bypass(BypassReason.NO_DESCRIPTION,
-                                                        f"no host bridge for segment {segment}"))])
+            return IntervalMap.undescribed(f"no host bridge for segment {segment}")
         return (h.msi_map if msi else h.iommu_map).rid_map()
 
     @classmethod

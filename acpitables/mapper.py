@@ -215,6 +215,11 @@ class IntervalMap:
         self.spans = compact(spans)
         self._starts = [s.start for s in self.spans]
 
+    @classmethod
+    def undescribed(cls, why: str) -> "IntervalMap":
+        """The whole RID space bypassing: nothing describes this segment/path."""
+        return cls([Span(0, RID_MAX, Bypass(BypassReason.NO_DESCRIPTION, why))])
+
     def span_at(self, ident: int) -> Span:
         i = bisect_right(self._starts, ident) - 1
         if i < 0 or ident > self.spans[i].end:
@@ -397,13 +402,20 @@ def _viot_iommu(table: Table, by_name: dict[str, Node], node: Node) -> Node | No
     return None
 
 
-class ViotMapper(Mapper):
-    kind = "VIOT"
+class TableMapper(Mapper):
+    """An engine over one decoded (or compiled) table, nodes by name."""
 
     def __init__(self, table: Table):
         super().__init__()
         self.table = table
         self.by_name = {n.name: n for n in table.nodes if n.name}
+
+
+class ViotMapper(TableMapper):
+    kind = "VIOT"
+
+    def __init__(self, table: Table):
+        super().__init__(table)
         self.ranges: list[tuple[Node, Node | None]] = []   # (range, IOMMU or None: dropped)
         self.mmio: list[tuple[Node, Node | None]] = []
         for n in table.nodes:
@@ -442,8 +454,7 @@ class ViotMapper(Mapper):
 
     def _segment_map(self, segment: int, msi: bool) -> IntervalMap:
         if msi:
-            return IntervalMap([Span(0, RID_MAX, Bypass(BypassReason.NO_DESCRIPTION,
-                                                         "a VIOT says nothing about MSIs"))])
+            return IntervalMap.undescribed("a VIOT says nothing about MSIs")
         # Rule order = priority: Linux prepends each accepted node, so the
         # LAST node in table order wins; nodes whose output node does not
         # resolve are dropped by Linux -- they decide only IDs no valid node
@@ -558,13 +569,11 @@ class _NodeMap:
     targets: dict = field(default_factory=dict)   # mapping index -> Node | None | "null"
 
 
-class IortMapper(Mapper):
+class IortMapper(TableMapper):
     kind = "IORT"
 
     def __init__(self, table: Table):
-        super().__init__()
-        self.table = table
-        self.by_name = {n.name: n for n in table.nodes if n.name}
+        super().__init__(table)
         self.hop_limit = len(table.nodes)
         self._nodemaps: dict[int, _NodeMap] = {}
 
@@ -728,8 +737,7 @@ class IortMapper(Mapper):
     def _segment_map(self, segment: int, msi: bool) -> IntervalMap:
         rc = self.root_complex(segment)
         if rc is None:
-            return IntervalMap([Span(0, RID_MAX, Bypass(BypassReason.NO_DESCRIPTION,
-                                                        f"no IORT root complex for segment {segment}"))])
+            return IntervalMap.undescribed(f"no IORT root complex for segment {segment}")
         spans = self.walk(rc, 0, RID_MAX, 0, 1, IORT_MSI_TYPES if msi else IORT_IOMMU_TYPES)
         return IntervalMap(spans)
 
