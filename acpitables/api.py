@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import description as d
-from . import yamlio
+from .engine import description as d
+from .engine import yamlio
 from .errors import DescriptionError, Diagnostic, TableError
-from .registry import TABLES, spec_for
-from .table import Decoded, Table, decode_table, encode_table
+from .engine.registry import TABLES, spec_for
+from .engine.table import Decoded, Table, decode_table, encode_table
 
 QEMU_ACPITABLE_MAX = 0xFFFF
 

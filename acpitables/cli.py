@@ -15,10 +15,14 @@ from typing import Optional
 
 import typer
 
-from . import __version__, acpidump, api, dsl, render, sources
-from .description import load_schema, schema_path
+from . import __version__, api
+from .formats import acpidump
+from .formats import dsl
+from .formats import render
+from .formats import sources
+from .engine.description import load_schema, schema_path
 from .errors import AcpiTablesError, DescriptionError, Diagnostic
-from .registry import TABLES
+from .engine.registry import TABLES
 
 EPILOG = "Exit status: 0 ok; 1 bad input (description, table or file); 2 usage error."
 app = typer.Typer(add_completion=True, no_args_is_help=True, help=(
@@ -246,7 +250,7 @@ class Compat(str, Enum):
 
 
 def _open_mapper(input: str, compat: "Compat", node: Optional[str]):
-    from . import mapper_io
+    from .mapping import io as mapper_io
     try:
         return mapper_io.open_mapper(input, compat.value, node)
     except AcpiTablesError as exc:
@@ -257,7 +261,7 @@ def _dt_from_values(iommu_map: Optional[str], iommu_mask: Optional[int], msi_map
                     msi_mask: Optional[int], segment: int, compat: "Compat"):
     """A one-host-bridge DT mapper from property values typed on the
     command line."""
-    from .dt import DtHost, DtMapper, map_from_text
+    from .mapping.dt import DtHost, DtMapper, map_from_text
     try:
         return DtMapper([DtHost("command line", segment,
                                 map_from_text(iommu_map, iommu_mask, compat=compat.value),
@@ -277,8 +281,8 @@ def _int_option(value: Optional[str], what: str) -> Optional[int]:
 
 
 def _span_text(span, segment: int) -> str:
-    from .mapper import Translated
-    from .pci import format_bdf
+    from .mapping.mapper import Translated
+    from .engine.pci import format_bdf
     bdfs = format_bdf(span.start)
     if span.end != span.start:
         bdfs += f"..{format_bdf(span.end)}"
@@ -326,7 +330,7 @@ def map_command(
 ) -> None:
     """Which IOMMU translates a device, with which ID -- or does it bypass?"""
     import json
-    from .pci import BdfError, format_bdf, parse_bdf
+    from .engine.pci import BdfError, format_bdf, parse_bdf
     chosen = sum(x is not None for x in (rid, device, address)) + all_ids
     if chosen != 1:
         _err("error: give exactly one of --rid, --device, --address, --all")
@@ -402,8 +406,8 @@ def agree(
 ) -> None:
     """Do two inputs agree on every RID of the 16-bit space? Exit 1 if not."""
     import json
-    from . import mapper_io
-    from .pci import format_bdf
+    from .mapping import io as mapper_io
+    from .engine.pci import format_bdf
     # As with diff (and cmp): 1 means "they differ", so an input that
     # cannot be read is trouble, 2.
     try:
@@ -445,7 +449,7 @@ def export_dt(
                                    "segment's host bridge node ({segment} is replaced)."),
 ) -> None:
     """The iommu-map (and msi-map) saying what a VIOT / IORT says, as .dts."""
-    from . import dt
+    from .mapping import dt
     m = _open_mapper(input, Compat.linux_7_2, None)
     if m.kind == "DT":
         _err("error: export-dt reads a description or ACPI tables, not a Devicetree")
@@ -482,7 +486,7 @@ def diff_command(
 ) -> None:
     """Field-level difference of two tables, like a unified diff of their
     text decodes (fields matched by node and name, not by offset)."""
-    from . import diff as diffmod
+    from .formats import diff as diffmod
     blobs = []
     for operand in (a, b):
         try:

@@ -17,7 +17,7 @@ class Diagnostic:
     """One located finding. Table findings carry a byte offset, node and
     field; description findings carry file:line:col and a path."""
 
-    severity: str  # "error" | "warning"
+    severity: str  # "error" | "warning" | "note"
     message: str
     offset: int | None = None  # byte offset in the table
     node: str | None = None  # node name or "node@0x30"
@@ -26,6 +26,8 @@ class Diagnostic:
     line: int | None = None  # 1-based
     col: int | None = None  # 1-based
     path: str | None = None  # description path, e.g. endpoints[1].iommu
+    code: str | None = None  # stable finding code, e.g. "IORT-MAP-OVERLAP"
+    source: str | None = None  # spec section or Linux function the rule follows
 
     def __str__(self) -> str:
         if self.file is not None or self.path is not None:

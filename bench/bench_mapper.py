@@ -9,8 +9,8 @@ import argparse
 import random
 import time
 
-from acpitables.mapper import ViotMapper, IortMapper, ITS_GROUP, ROOT_COMPLEX, SMMU_V3
-from acpitables.table import Node, Ref, Table
+from acpitables.mapping.mapper import ViotMapper, IortMapper, ITS_GROUP, ROOT_COMPLEX, SMMU_V3
+from acpitables.engine.table import Node, Ref, Table
 
 
 def viot_table(n: int, rng: random.Random) -> Table:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from acpitables import api, render
-from acpitables.diff import explain
+from acpitables import api
+from acpitables.formats import render
+from acpitables.formats.diff import explain
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN_ROOT = ROOT / "golden"

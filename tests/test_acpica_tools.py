@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from acpitables import acpidump, sources
+from acpitables.formats import acpidump
+from acpitables.formats import sources
 from acpitables.cli import app
-from acpitables.registry import TABLES as KNOWN
+from acpitables.engine.registry import TABLES as KNOWN
 from guest.tools import CORPUS, REPO, system_tool
 
 ACPIDUMP, WHY_ACPIDUMP = system_tool("acpidump")

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
-from acpitables import api, dt
+from acpitables import api
+from acpitables.mapping import dt
 from acpitables.cli import app
-from acpitables.mapper import Translated, for_table
-from acpitables.mapper_io import agree, open_mapper
-from acpitables.registry import TABLES
+from acpitables.mapping.mapper import Translated, for_table
+from acpitables.mapping.io import agree, open_mapper
+from acpitables.engine.registry import TABLES
 
 runner = CliRunner()
 QEMU_VIOT = "/work/shared/corpus/qemu/aarch64-virt__VIOT"

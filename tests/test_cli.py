@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from acpitables import acpidump, api
+from acpitables import api
+from acpitables.formats import acpidump
 from acpitables.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from acpitables import api, render
+from acpitables import api
+from acpitables.formats import render
 from acpitables.errors import TableError
-from acpitables.registry import TABLES
+from acpitables.engine.registry import TABLES
 from conftest import CORPUS
 from goldens import field_diff
 

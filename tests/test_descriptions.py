@@ -8,7 +8,7 @@ import pytest
 
 from acpitables import api
 from acpitables.errors import DescriptionError
-from acpitables.registry import TABLES
+from acpitables.engine.registry import TABLES
 
 HEAD = """\
 table: VIOT

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from acpitables import acpidump, api, diff
+from acpitables import api
+from acpitables.formats import acpidump
+from acpitables.formats import diff
 from acpitables.cli import app
 
 BASE = """\

@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from acpitables import api, dsl
+from acpitables import api
+from acpitables.formats import dsl
 from acpitables.cli import app
 from acpitables.errors import TableError
-from acpitables.iort import NAMED_COMPONENT
-from acpitables.table import Ref, checksum_of
+from acpitables.tables.iort import NAMED_COMPONENT
+from acpitables.engine.table import Ref, checksum_of
 from conftest import CORPUS
 from guest.tools import system_tool, tool_version, trixie_tool
 from test_viot_structures import SPEC_5_2_VECTOR  # the 88-byte table it compiles to

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from acpitables import api, render
+from acpitables import api
+from acpitables.formats import render
 from goldens import GOLDEN_ROOT, case_id, cases, expected_for, field_diff, text_of, update
 
 CASES = cases()

@@ -8,11 +8,13 @@ import struct
 
 import pytest
 
-from acpitables import api, iort, render
+from acpitables import api
+from acpitables.tables import iort
+from acpitables.formats import render
 from acpitables.errors import DescriptionError, TableError
-from acpitables.iort import (ID_MAPPING, IORT_HEADER, MEMORY_ACCESS, NODE_HEADER, NODE_TYPES,
+from acpitables.tables.iort import (ID_MAPPING, IORT_HEADER, MEMORY_ACCESS, NODE_HEADER, NODE_TYPES,
                              RMR_DESCRIPTOR, SMMU_GLOBAL_INTERRUPTS, SMMU_INTERRUPT)
-from acpitables.table import Ref, SDT_HEADER_SIZE
+from acpitables.engine.table import Ref, SDT_HEADER_SIZE
 
 # spec.md 5.3: the table iasl 20260408 compiles from the tiny example.
 SPEC_VECTOR = bytes.fromhex("""
@@ -114,12 +116,12 @@ def test_flagset_names_and_fields():
 
 
 def _problems():
-    from acpitables.description import Problems
+    from acpitables.engine.description import Problems
     return Problems({}, "<test>")
 
 
 def test_schema_flag_names_match_the_declarations():
-    from acpitables.description import load_schema
+    from acpitables.engine.description import load_schema
     node = load_schema("iort.schema.json")["properties"]["nodes"]["items"]
     by_kind = {c["if"]["properties"]["type"]["const"]: c["then"] for c in node["allOf"]
                if "const" in c["if"]["properties"]["type"]}

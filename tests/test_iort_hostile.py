@@ -9,7 +9,7 @@ import pytest
 
 from acpitables import api
 from acpitables.errors import TableError
-from acpitables.table import checksum_of
+from acpitables.engine.table import checksum_of
 from test_iort import SPEC_VECTOR
 
 SMALL_CORPUS = ["qemu/aarch64-virt__IORT.smmuv3-dev", "fwts/iort-0001__acpidump-0001__IORT.bin",

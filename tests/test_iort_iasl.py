@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from acpitables import api, render
+from acpitables import api
+from acpitables.formats import render
 from conftest import CORPUS
 from guest.tools import trixie_tool
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from acpitables.mapper import (ITS_GROUP, IORT_IOMMU_TYPES, IORT_MSI_TYPES, NAMED_COMPONENT,
+from acpitables.mapping.mapper import (ITS_GROUP, IORT_IOMMU_TYPES, IORT_MSI_TYPES, NAMED_COMPONENT,
                                PMCG, ROOT_COMPLEX, SMMU_V3, AcpiMapper, Bypass, BypassReason,
                                IortMapper, MapError, Translated, ViotMapper,
                                deviceid_mapping_index, reference_iort_walk, reference_viot)
-from acpitables.table import Node, Ref, Table
+from acpitables.engine.table import Node, Ref, Table
 
 NO_MATCH, SELF = BypassReason.NO_MATCH, BypassReason.SELF
 NOT_BEHIND = BypassReason.NOT_BEHIND_IOMMU
@@ -456,8 +456,9 @@ def test_viot_interior_segments_of_a_multi_segment_range_are_listed():
     """segments [1, 3], bus 0, endpoint default 1 << 16: segment s gets
     endpoint 0x10000 + ((s - 1) << 16) + rid (Linux viot.c); segment 2 lies
     strictly inside the range and must be listed and compared too."""
-    from acpitables import api, yamlio
-    from acpitables.mapper_io import for_table
+    from acpitables import api
+    from acpitables.engine import yamlio
+    from acpitables.mapping.io import for_table
     table, _ = api.compile_description(
         yamlio.load("table: VIOT\niommus: [{name: v, pci: '0000:00:01.0'}]\n"
                     "endpoints: [{segments: [1, 3], bus: 0, iommu: v}]\n"))

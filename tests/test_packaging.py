@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from acpitables.description import load_schema, schema_path
-from acpitables.registry import TABLES
+from acpitables.engine.description import load_schema, schema_path
+from acpitables.engine.registry import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 

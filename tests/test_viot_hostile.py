@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acpitables import api, render
+from acpitables import api
+from acpitables.formats import render
 from acpitables.errors import AcpiTablesError, DescriptionError, InputError, TableError
-from acpitables.table import checksum_of
+from acpitables.engine.table import checksum_of
 from conftest import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]

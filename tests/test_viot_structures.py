@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from acpitables import api
-from acpitables.table import SDT_HEADER, SDT_HEADER_SIZE, Node, Ref
-from acpitables.viot import (MMIO, NODE_TYPES, PCI_RANGE, SPEC, VIOT_HEADER, VIOT_NODE_HEADER,
+from acpitables.engine.table import SDT_HEADER, SDT_HEADER_SIZE, Node, Ref
+from acpitables.tables.viot import (MMIO, NODE_TYPES, PCI_RANGE, SPEC, VIOT_HEADER, VIOT_NODE_HEADER,
                              VIRTIO_IOMMU_MMIO, VIRTIO_IOMMU_PCI)
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from acpitables import api, mapper
-from acpitables.registry import TABLES
+from acpitables import api
+from acpitables.mapping import mapper
+from acpitables.engine.registry import TABLES
 
 from . import harness
 from .tools import CACHE
@@ -228,7 +229,7 @@ def test_1b_arm64_smmuv3_qemu_iort_and_ours_by_initrd_upgrade(tmp_path):
 
 
 def diff_text(a: bytes, b: bytes) -> str:
-    from acpitables import diff
+    from acpitables.formats import diff
     return diff.explain(a, b, "ours", "guest")
 
 

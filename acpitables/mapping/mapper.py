@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Iterable, Sequence, Union
 
-from .table import Node, Ref, Table
+from ..engine.table import Node, Ref, Table
 
 U32 = 0xFFFFFFFF
 RID_MAX = 0xFFFF

@@ -10,9 +10,9 @@ import json
 import os
 from typing import Any
 
-from .description import schema_path
-from .table import SDT_HEADER, Decoded, Ref, struct_rows
-from .yamlio import dump
+from ..engine.description import schema_path
+from ..engine.table import SDT_HEADER, Decoded, Ref, struct_rows
+from ..engine.yamlio import dump
 
 LABEL_WIDTH = 34
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import difflib
 import re
 
-from . import acpidump, api, render
-from .errors import AcpiTablesError
+from .. import api
+from . import acpidump
+from . import render
+from ..errors import AcpiTablesError
 
 _PREFIX = re.compile(r"^\[[0-9A-F]+h [0-9]+ [0-9A-F]+h\] ")
 _REF = re.compile(r": [0-9A-F]+    \((?P<name>[^)]*)\)$")

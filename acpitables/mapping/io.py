@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import api, dt, sources
-from .errors import AcpiTablesError, InputError
+from .. import api
+from . import dt
+from ..formats import sources
+from ..errors import AcpiTablesError, InputError
 from .mapper import MapError, Mapper, Result, Span, Translated, for_table, for_tables
 
 

@@ -21,10 +21,10 @@ from typing import Any, Callable
 from construct import (Bytes, Construct, Default, FormatField, Int8ul, Int16ul, Int32ul,
                        Int64ul, Struct)
 
-from . import description as d
-from .errors import Diagnostic, TableError
-from .table import Node, NodeType, Ref, Table, TableSpec, plain, struct_rows
-from .yamlio import Flow, Hex
+from ..engine import description as d
+from ..errors import Diagnostic, TableError
+from ..engine.table import Node, NodeType, Ref, Table, TableSpec, plain, struct_rows
+from ..engine.yamlio import Flow, Hex
 
 ITS_GROUP, NAMED_COMPONENT, ROOT_COMPLEX, SMMU, SMMU_V3, PMCG, RMR, IWB = range(8)
 

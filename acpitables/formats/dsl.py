@@ -52,8 +52,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import TableError
-from .table import SDT_HEADER, SDT_HEADER_SIZE, Decoded, Node, Ref, node_label, struct_rows
+from ..errors import TableError
+from ..engine.table import SDT_HEADER, SDT_HEADER_SIZE, Decoded, Node, Ref, node_label, struct_rows
 
 LABEL_WIDTH = 34
 NEWEST = 20260408  # the ACPICA release spec.md section 5 was verified with
@@ -114,7 +114,7 @@ IASL_FORMS = {2: 3, 4: 1, 5: 1}  # root complex, SMMUv3, PMCG
 def _iort_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
     """iasl's view of an IORT node: the layout rows in iasl's source order,
     checked to be back to back (which is how iasl places them)."""
-    from . import iort  # noqa: PLC0415 -- table modules import the engine, not this
+    from ..tables import iort  # noqa: PLC0415 -- table modules import the engine, not this
 
     ntype = iort.NODE_TYPES[node.type]
     where = node_label(node)

@@ -7,9 +7,10 @@ entry here; adding a node type is one entry in that table's NODE_TYPES.
 """
 from __future__ import annotations
 
-from .errors import InputError
+from ..errors import InputError
 from .table import TableSpec
-from . import iort, viot
+from ..tables import iort
+from ..tables import viot
 
 TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC, iort.SPEC)}
 

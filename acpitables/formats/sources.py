@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import acpidump
-from .errors import InputError
-from .registry import TABLES
+from ..errors import InputError
+from ..engine.registry import TABLES
 
 
 @dataclass

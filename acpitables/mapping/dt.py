@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import InputError
+from ..errors import InputError
 from .mapper import (U32, RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Mapper,
                      Span, Translated, compact, paint)
 

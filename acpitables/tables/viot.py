@@ -10,11 +10,11 @@ from __future__ import annotations
 from construct import (Bytes, Const, Default, GreedyBytes, Int8ul, Int16ul, Int32ul, Int64ul,
                        Rebuild, Struct)
 
-from .errors import Diagnostic
-from .pci import BdfError, format_bdf, parse_bdf
-from .table import Node, NodeType, Ref, Table, TableSpec
-from . import description as d
-from .yamlio import Flow, Hex
+from ..errors import Diagnostic
+from ..engine.pci import BdfError, format_bdf, parse_bdf
+from ..engine.table import Node, NodeType, Ref, Table, TableSpec
+from ..engine import description as d
+from ..engine.yamlio import Flow, Hex
 
 # VIOT header after the SDT header (ACPICA ACPI_TABLE_VIOT): 48 bytes in all.
 VIOT_HEADER = Struct(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InputError
+from ..errors import InputError
 
 _HEADER = re.compile(r"^(?P<sig>[A-Za-z0-9_!]{4}|RSD PTR) @ ")
 # Bytes are single-space separated; the ASCII column follows after two or

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 from construct import (Bytes, Construct, ConstructError, Container, GreedyBytes,
                        Int8ul, Int32ul, ListContainer, Struct)
 
-from .errors import Diagnostic, TableError
+from ..errors import Diagnostic, TableError
 
 # ACPI 6.5 section 5.2.6, System Description Table Header (36 bytes).
 SDT_HEADER = Struct(

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from construct import Bytes, Struct
 
-from .errors import DescriptionError, Diagnostic
+from ..errors import DescriptionError, Diagnostic
 from .table import HEADER_FIELDS, Node, Ref, Table
 from .yamlio import Hex, format_path, locate, locate_key
 
@@ -113,7 +113,7 @@ def schema_path(name: str) -> str:
     packaged = Path(str(resources.files("acpitables"))) / "schemas" / name
     if packaged.is_file():
         return str(packaged)
-    return str(Path(__file__).resolve().parent.parent / "schemas" / name)
+    return str(Path(__file__).resolve().parents[2] / "schemas" / name)
 
 
 @lru_cache(maxsize=None)

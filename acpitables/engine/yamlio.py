@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DescriptionError, Diagnostic
+from ..errors import DescriptionError, Diagnostic
 
 
 class Mapping(dict):

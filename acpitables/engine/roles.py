@@ -1,0 +1,66 @@
+"""acpitables.engine.roles -- what a node kind *is* to the mapper.
+
+A node declaration carries one Role. The mapper and the checks ask the
+role (is this an IOMMU? may its mappings be single? which mapping gives
+the node's own MSI DeviceID?), never a type code, so a new table or node
+kind teaches the mapper by declaration alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Mapping, Optional
+
+
+class RoleKind(str, Enum):
+    IOMMU = "iommu"                    # translates DMA: the end of a walk
+    MSI_CONTROLLER = "msi_controller"  # ITS group and the like: end of an MSI walk
+    ENDPOINT = "endpoint"              # where a device's walk starts (RC, NC, PCI range...)
+    BRIDGE = "bridge"                  # passes IDs on (PMCG, IWB, RMR: neither start nor end)
+    OTHER = "other"                    # carries no mapping knowledge
+
+
+@dataclass(frozen=True)
+class Role:
+    """The mapping facts of one node kind, as Linux uses them.
+
+    kind            RoleKind
+    targets         node *kinds* (declaration names) its mappings or output
+                    references may point at; () = anything / not checked
+    single_mappings Linux honours single-mapping entries on this node (IORT
+                    NC and RC); elsewhere they are skipped (FW_BUG)
+    deviceid_index  fields -> index of the mapping that carries the node's
+                    own MSI DeviceID (Linux iort_get_id_mapping_index), or
+                    None; that mapping is skipped while translating
+    match           how a device finds this node as its walk start: the
+                    field compared ("pci_segment_number", "device_name",
+                    "base_address"...) or None
+    match_order     among endpoint kinds matched by the same key, lower first
+                    (IORT: named components before IWB nodes)
+    table_revisions table revisions that allow the kind (None: all)
+    msi_only        an endpoint consulted only on the MSI path (IWB)
+    """
+
+    kind: RoleKind = RoleKind.OTHER
+    targets: tuple[str, ...] = ()
+    single_mappings: bool = False
+    deviceid_index: Optional[Callable[[Mapping[str, Any]], Optional[int]]] = None
+    match: Optional[str] = None
+    match_order: int = 0
+    table_revisions: Optional[tuple[int, ...]] = None
+    msi_only: bool = False
+
+    @property
+    def is_iommu(self) -> bool:
+        return self.kind is RoleKind.IOMMU
+
+    @property
+    def is_msi_controller(self) -> bool:
+        return self.kind is RoleKind.MSI_CONTROLLER
+
+    @property
+    def is_endpoint(self) -> bool:
+        return self.kind is RoleKind.ENDPOINT
+
+
+NO_ROLE = Role()
