@@ -13,6 +13,7 @@ from construct import (Bytes, Construct, ConstructError, Container, GreedyBytes,
                        Int8ul, Int32ul, ListContainer, Struct)
 
 from ..errors import Diagnostic, TableError
+from .roles import NO_ROLE, Role
 
 # ACPI 6.5 section 5.2.6, System Description Table Header (36 bytes).
 SDT_HEADER = Struct(
@@ -103,11 +104,15 @@ class NodeType:
     kept verbatim. `struct` is the one declaration used both ways; `refs`
     are dotted field names that hold table offsets of other nodes."""
 
+    role: Role = NO_ROLE  # what the kind is to the mapper and the checks
+
     def __init__(self, code: int, kind: str, label: str, struct: Construct, fixed_size: int,
-                 refs: tuple[str, ...] = (), ref_targets: tuple[int, ...] = ()):
+                 refs: tuple[str, ...] = (), ref_targets: tuple[int, ...] = (),
+                 role: Role = NO_ROLE):
         self.code, self.kind, self.label = code, kind, label
         self.struct, self.fixed_size = struct, fixed_size
         self.refs, self.ref_targets = refs, ref_targets
+        self.role = role
 
     def min_length(self, spec: "TableSpec", revision: int | None) -> int:
         """Smallest node Length this type can have; `revision` is the node

@@ -23,6 +23,7 @@ from construct import (Bytes, Construct, Default, FormatField, Int8ul, Int16ul, 
 
 from ..engine import description as d
 from ..errors import Diagnostic, TableError
+from ..engine.roles import Role, RoleKind
 from ..engine.table import Node, NodeType, Ref, Table, TableSpec, plain, struct_rows
 from ..engine.yamlio import Flow, Hex
 
@@ -561,6 +562,51 @@ NODE_TYPES: dict[int, IortNode] = {t.code: t for t in [
     ], (NodeArray("device_name", None), MAPPINGS), {}, "iwb"),
 ]}
 BY_KIND = {t.kind: t for t in NODE_TYPES.values()}
+
+
+# --- roles: what each kind is to the mapper (engine/roles.py) ---------------
+
+def smmu_v3_deviceid_index(f: Any) -> int | None:
+    """Linux iort_get_id_mapping_index() for an SMMUv3 node: the mapping
+    that gives the SMMU's own MSI DeviceID (skipped while translating), or
+    None. Before node revision 1 there is no index; revisions 1-4 use it
+    unless every GSIV is wired; from 5 on DeviceID Valid (flags bit 4) says."""
+    rev = f.get("revision", 0)
+    if rev < 1:
+        return None
+    if rev < 5:
+        if all(f.get(k, 0) for k in ("event_gsiv", "pri_gsiv", "gerr_gsiv", "sync_gsiv")):
+            return None
+    elif not f.get("flags", 0) & 0x10:
+        return None
+    index = f.get("id_mapping_index", 0)
+    return index if index < len(f.get("mappings") or ()) else None  # FW_BUG: ignored
+
+
+def pmcg_deviceid_index(f: Any) -> int | None:
+    """Linux: a PMCG whose overflow interrupt is an MSI (GSIV 0) takes its
+    DeviceID from mapping 0."""
+    if f.get("overflow_gsiv", 0) or not f.get("mappings"):
+        return None
+    return 0
+
+
+_WALK_TARGETS = ("its_group", "smmu", "smmu_v3")
+ROLES = {
+    ITS_GROUP: Role(RoleKind.MSI_CONTROLLER),
+    NAMED_COMPONENT: Role(RoleKind.ENDPOINT, _WALK_TARGETS, single_mappings=True,
+                          match="device_name"),
+    ROOT_COMPLEX: Role(RoleKind.ENDPOINT, _WALK_TARGETS, single_mappings=True,
+                       match="pci_segment_number"),
+    SMMU: Role(RoleKind.IOMMU, ("its_group",)),
+    SMMU_V3: Role(RoleKind.IOMMU, ("its_group",), deviceid_index=smmu_v3_deviceid_index),
+    PMCG: Role(RoleKind.BRIDGE, ("its_group",), deviceid_index=pmcg_deviceid_index),
+    RMR: Role(RoleKind.BRIDGE, ("smmu", "smmu_v3"), table_revisions=(3, 4, 5, 6, 7)),
+    IWB: Role(RoleKind.ENDPOINT, ("its_group",), match="device_name", match_order=1,
+              msi_only=True, table_revisions=(7,)),
+}
+for _code, _role in ROLES.items():
+    NODE_TYPES[_code].role = _role
 
 # spec.md 3.7: node revision per table revision (what this tool writes by
 # default); table revisions 1/2 (E, E.a) use the E.b column, 4 (E.c) E.d's.

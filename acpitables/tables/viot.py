@@ -12,6 +12,7 @@ from construct import (Bytes, Const, Default, GreedyBytes, Int8ul, Int16ul, Int3
 
 from ..errors import Diagnostic
 from ..engine.pci import BdfError, format_bdf, parse_bdf
+from ..engine.roles import Role, RoleKind
 from ..engine.table import Node, NodeType, Ref, Table, TableSpec
 from ..engine import description as d
 from ..engine.yamlio import Flow, Hex
@@ -30,6 +31,15 @@ PCI_RANGE, MMIO, VIRTIO_IOMMU_PCI, VIRTIO_IOMMU_MMIO = 1, 2, 3, 4
 IOMMU_TYPES = (VIRTIO_IOMMU_PCI, VIRTIO_IOMMU_MMIO)
 
 
+_IOMMU_KINDS = ("virtio_iommu_pci", "virtio_iommu_mmio")
+ROLES = {
+    PCI_RANGE: Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="pci_range"),
+    MMIO: Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="base_address"),
+    VIRTIO_IOMMU_PCI: Role(RoleKind.IOMMU),
+    VIRTIO_IOMMU_MMIO: Role(RoleKind.IOMMU),
+}
+
+
 def viot_node(code: int, kind: str, label: str, *fields, refs: tuple[str, ...] = ()) -> NodeType:
     """One VIOT node declaration: the common header (Length rebuilt from the
     declared fixed size plus any extra bytes a longer node carries), the
@@ -41,7 +51,8 @@ def viot_node(code: int, kind: str, label: str, *fields, refs: tuple[str, ...] =
         "length" / Rebuild(Int16ul, lambda c: c._.get("_length") or fixed + len(c._.get("extra") or b"")) * "Length",
     )
     struct = Struct("header" / Default(header, {}), *fields, "extra" / Default(GreedyBytes, b"") * "Extra data")
-    return NodeType(code, kind, label, struct, fixed, refs=refs, ref_targets=IOMMU_TYPES)
+    return NodeType(code, kind, label, struct, fixed, refs=refs, ref_targets=IOMMU_TYPES,
+                    role=ROLES[code])
 
 
 NODE_TYPES = {t.code: t for t in [
