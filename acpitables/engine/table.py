@@ -230,6 +230,7 @@ class TableSpec:
     label: str = ""
     field_keys: dict = field(default_factory=dict)  # table field -> description key, for messages
     node_alignment: int = 4  # node offset alignment the spec asks for (warned, never enforced)
+    mapper: str = ""  # "module:Class" of the table's mapper engine (imported when first used)
 
     @property
     def header_size(self) -> int:

@@ -1346,4 +1346,5 @@ SPEC = TableSpec(
     revisions=BUILD_REVISIONS,
     label="IO Remapping Table",
     field_keys=FIELD_KEYS,
+    mapper="acpitables.mapping.mapper:IortMapper",
 )

@@ -350,5 +350,6 @@ SPEC = TableSpec(
     revisions=(0,),
     label="Virtual I/O Translation Table",
     field_keys=FIELD_KEYS,
+    mapper="acpitables.mapping.mapper:ViotMapper",
     node_alignment=8,  # spec 2.5: every fixed size is a multiple of 8
 )
