@@ -5,8 +5,9 @@
     validate_table(data, name) -> Report        one table, severities kept
     validate_description(src)  -> Report        one YAML description
     expand(args)               -> list[Item]    files, globs, directories, "-"
-    run(items, mode, jobs)     -> iterator      one list[Report] per item, in
-                                                item order, on a process pool
+    run(items, work, jobs)     -> iterator      work(item) per item (validate_item,
+                                                summary_item), in item order, on
+                                                a process pool
     Policy(select, ignore, fail_on)             which findings count and fail
 
 Unlike api.decode (whose warnings list flattens every check finding into a
@@ -93,12 +94,11 @@ def finding_dict(diag: Diagnostic, report: Report | None = None) -> dict:
     description) where known; and the input it belongs to."""
     out: dict[str, Any] = {"code": diag.code or UNCODED, "severity": diag.severity,
                            "message": diag.message, "source": diag.source}
+    # Every key is always there (null when unknown): one shape for jq and
+    # for code that reads a sweep.
     for key in ("offset", "node", "field", "file", "line", "col", "path"):
-        value = getattr(diag, key)
-        if value is not None:
-            out[key] = value
-    if report is not None:
-        out["input"] = report.input
+        out[key] = getattr(diag, key)
+    out["input"] = report.input if report is not None else None
     return out
 
 
@@ -236,7 +236,7 @@ def validate(input: str | Path | bytes, name: str | None = None) -> list[Report]
         return _reports_for_bytes(bytes(input), name or "<stdin>", None, True)
     out = []
     for item in expand([str(input)]):
-        out += _work_item(item, "validate")
+        out += validate_item(item)
     if len(out) == 1 and out[0].status == "unreadable":
         raise InputError(out[0].error or f"{input}: cannot be read")
     return out
@@ -311,7 +311,17 @@ def _walk(top: str) -> list[Item]:
 _SYSFS_NAME = re.compile(r"^[A-Z0-9_!]{4}\d*$")
 
 
-def _work_item(item: Item, mode: str) -> list[Report]:
+def validate_item(item: Item) -> list[Report]:
+    """The reports of one Item (a worker for run())."""
+    return _work_item(item, False)
+
+
+def summary_item(item: Item) -> list[Report]:
+    """The reports of one Item with their summary view (a worker for run())."""
+    return _work_item(item, True)
+
+
+def _work_item(item: Item, summary: bool) -> list[Report]:
     """Never raises: what goes wrong becomes an unreadable Report in place."""
     file = item.path
     try:
@@ -322,7 +332,7 @@ def _work_item(item: Item, mode: str) -> list[Report]:
                 data = Path(item.path).read_bytes()
             except OSError as exc:
                 raise InputError(f"{item.name}: {exc.strerror or exc}") from None
-        return _reports_for_bytes(data, item.name, file, item.explicit, mode == "summary")
+        return _reports_for_bytes(data, item.name, file, item.explicit, summary)
     except AcpiTablesError as exc:
         text = str(exc)
         return [Report(item.name, file, error=text if text.startswith(item.name)
@@ -332,9 +342,9 @@ def _work_item(item: Item, mode: str) -> list[Report]:
                                               "(please report this)")]
 
 
-def _work_chunk(args: tuple[list[Item], str]) -> list[list[Report]]:
-    items, mode = args
-    return [_work_item(item, mode) for item in items]
+def _work_chunk(args: tuple[list[Item], Callable]) -> list:
+    items, work = args
+    return [work(item) for item in items]
 
 
 def default_jobs() -> int:
@@ -344,16 +354,18 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run(items: list[Item], mode: str = "validate", jobs: int | None = None,
-        progress: Callable[[int, int], None] | None = None) -> Iterator[list[Report]]:
-    """The reports of each item, in item order (deterministic whatever the
-    scheduling), computed on `jobs` processes (default: every core).
+def run(items: list[Item], work: Callable[[Item], Any] = validate_item, jobs: int | None = None,
+        progress: Callable[[int, int], None] | None = None) -> Iterator[Any]:
+    """work(item) for each item, in item order (deterministic whatever the
+    scheduling), computed on `jobs` processes (default: every core). `work`
+    is a module-level function (it is sent to the workers by name) that
+    never raises: validate_item, summary_item, or decode's and map's own.
     `progress(done, total)` is called as results arrive."""
     jobs = default_jobs() if jobs is None else max(1, jobs)
     total = len(items)
     if jobs == 1 or total < 2:
         for done, item in enumerate(items, 1):
-            result = _work_item(item, mode)
+            result = work(item)
             if progress:
                 progress(done, total)
             yield result
@@ -361,7 +373,7 @@ def run(items: list[Item], mode: str = "validate", jobs: int | None = None,
     # Chunks amortise the pickling; several per worker keep the cores busy
     # when some tables take longer than others.
     size = max(1, min(64, total // (jobs * 8)))
-    chunks = [(items[i:i + size], mode) for i in range(0, total, size)]
+    chunks = [(items[i:i + size], work) for i in range(0, total, size)]
     ctx = get_context("fork") if "fork" in _start_methods() else None
     from concurrent.futures import ProcessPoolExecutor
     done = 0

@@ -214,7 +214,7 @@ def _progress_bar():
     return draw, finish
 
 
-def _run_batch(inputs: list[str], mode: str, jobs: Optional[int]):
+def _run_batch(inputs: list[str], summary: bool, jobs: Optional[int]):
     from . import batch
     if jobs is not None and jobs < 1:
         _err("error: --jobs must be at least 1")
@@ -224,7 +224,8 @@ def _run_batch(inputs: list[str], mode: str, jobs: Optional[int]):
         raise typer.Exit(2)
     items = batch.expand(inputs)
     draw, finish = _progress_bar()
-    reports = [r for result in batch.run(items, mode, jobs, draw) for r in result]
+    work = batch.summary_item if summary else batch.validate_item
+    reports = [r for result in batch.run(items, work, jobs, draw) for r in result]
     finish()
     return reports
 
@@ -256,7 +257,7 @@ def validate(
         raise typer.Exit(2)
     policy = batch.Policy(_codes(select), _codes(ignore),
                           "warning" if strict else (fail_on.value if fail_on else "error"))
-    reports = [policy.apply(r) for r in _run_batch(inputs, "validate", jobs)]
+    reports = [policy.apply(r) for r in _run_batch(inputs, False, jobs)]
     failed = [policy.fails(r) for r in reports]
     if not reports:
         _err(f"error: no table or description found in {', '.join(inputs)}")
@@ -298,7 +299,7 @@ def summary(
     from . import batch
     from .formats import summary as view
     policy = batch.Policy()
-    reports = _run_batch(inputs, "summary", jobs)
+    reports = _run_batch(inputs, True, jobs)
     failed = [policy.fails(r) for r in reports]
     if not reports:
         _err(f"error: no table or description found in {', '.join(inputs)}")
