@@ -197,13 +197,25 @@ def looks_like_table(data: bytes) -> bool:
             and int.from_bytes(data[4:8], "little") >= 36)
 
 
-def _dump_text(data: bytes) -> str | None:
+_HEAD = 65536  # what is read of a file to tell what it is
+
+
+def _dump_head(head: bytes) -> bool:
+    """Does this start of a file look like acpidump text?"""
     from .formats import acpidump
     try:
-        text = data.decode("ascii")
+        return acpidump.looks_like_dump(head[:_HEAD].decode("ascii"))
     except UnicodeDecodeError:
+        return False
+
+
+def _dump_text(data: bytes, name: str) -> str | None:
+    if not _dump_head(data[:_HEAD]):
         return None
-    return text if acpidump.looks_like_dump(text[:65536]) else None
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: acpidump text with non-ASCII bytes") from None
 
 
 def _tables_of(data: bytes, name: str, file: str | None, summary: bool = False) -> list[Report]:
@@ -211,7 +223,7 @@ def _tables_of(data: bytes, name: str, file: str | None, summary: bool = False) 
     are neither."""
     from .formats import acpidump
     # Text first: acpidump text starts with a signature too ("IORT @ 0x...").
-    text = _dump_text(data)
+    text = _dump_text(data, name)
     if text is None:
         return [validate_table(data, name, file, summary)] if looks_like_table(data) else []
     reports = []
@@ -231,7 +243,8 @@ def _tables_of(data: bytes, name: str, file: str | None, summary: bool = False) 
 def validate(input: str | Path | bytes, name: str | None = None) -> list[Report]:
     """Reports for one input: table bytes, or a path to a table, acpidump
     text, a YAML description or a directory (every table in it, walked in
-    sorted order). Raises InputError for what cannot be read."""
+    sorted order). Raises InputError when that one input cannot be read;
+    inside a directory, an unreadable file is a Report in its place."""
     if isinstance(input, (bytes, bytearray)):
         return _reports_for_bytes(bytes(input), name or "<stdin>", None, True)
     out = []
@@ -329,7 +342,14 @@ def _work_item(item: Item, summary: bool) -> list[Report]:
             data = item.data
         else:
             try:
-                data = Path(item.path).read_bytes()
+                with open(item.path, "rb") as fh:
+                    head = fh.read(_HEAD)
+                    # A file found in a directory that is none of ours (a
+                    # README, a firmware image) is passed over unread.
+                    if not (item.explicit or looks_like_table(head) or _dump_head(head)
+                            or item.name.endswith(_DESCRIPTION_SUFFIXES)):
+                        return []
+                    data = head + fh.read()
             except OSError as exc:
                 raise InputError(f"{item.name}: {exc.strerror or exc}") from None
         return _reports_for_bytes(data, item.name, file, item.explicit, summary)

@@ -202,7 +202,15 @@ def _progress_bar():
     if not sys.stderr.isatty():
         return None, lambda: None
 
+    import time
+    last = [0.0]
+
     def draw(done: int, total: int) -> None:
+        # At most ten redraws a second: a sweep of thousands stays cheap.
+        now = time.monotonic()
+        if done != total and now - last[0] < 0.1:
+            return
+        last[0] = now
         width = 30
         filled = width * done // total if total else width
         sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
@@ -232,21 +240,21 @@ def _run_batch(inputs: list[str], summary: bool, jobs: Optional[int]):
 
 @app.command(epilog=VALIDATE_EPILOG)
 def validate(
-    inputs: list[str] = typer.Argument(..., help="Tables, dumps, directories, descriptions, "
-                                       "globs; '-' for stdin."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Tables, dumps, "
+                                       "directories, descriptions, globs; '-' for stdin."),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (= --fail-on "
                                 "warning)."),
     fail_on: Optional[Severity] = typer.Option(None, "--fail-on", help="Lowest severity that "
                                                "fails an input (default: error)."),
-    select: Optional[list[str]] = typer.Option(None, "--select", help="Only these codes or "
+    select: Optional[list[str]] = typer.Option(None, "--select", metavar="CODES", help="Only these codes or "
                                                "code prefixes (comma-separated, repeatable)."),
-    ignore: Optional[list[str]] = typer.Option(None, "--ignore", help="Drop these codes or "
+    ignore: Optional[list[str]] = typer.Option(None, "--ignore", metavar="CODES", help="Drop these codes or "
                                                "code prefixes (comma-separated, repeatable)."),
     format: FindingsFormat = typer.Option(FindingsFormat.text, "-f", "--format",
                                           help="text, json, jsonl (a record per table) or "
                                                "sarif (2.1.0)."),
-    output: str = typer.Option("-", "-o", "--output", help="File to write ('-' for stdout)."),
-    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", help="Processes (default: every "
+    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", metavar="N", help="Processes (default: every "
                                        "core)."),
 ) -> None:
     """Check tables and descriptions and list every finding."""
@@ -285,12 +293,12 @@ class SummaryFormat(str, Enum):
                                             "--strict: warning) or cannot be read",
                                             "an error finding or cannot be read"))
 def summary(
-    inputs: list[str] = typer.Argument(..., help="Tables, dumps, directories, descriptions, "
-                                       "globs; '-' for stdin."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Tables, dumps, "
+                                       "directories, descriptions, globs; '-' for stdin."),
     format: SummaryFormat = typer.Option(SummaryFormat.text, "-f", "--format",
                                          help="text, json or jsonl (a record per table)."),
-    output: str = typer.Option("-", "-o", "--output", help="File to write ('-' for stdout)."),
-    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", help="Processes (default: every "
+    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", metavar="N", help="Processes (default: every "
                                        "core)."),
 ) -> None:
     """Per table: nodes by kind, which IOMMU translates which segments and

@@ -81,4 +81,5 @@ def test_summary_of_many_inputs_keeps_going_past_a_broken_one(tmp_path):
     assert records[0]["status"] == "error" and "summary" not in records[0]
     assert records[1]["summary"]["segments"]["0"]["translated"]
     text = summary(str(broken), str(Q35)).stdout
-    assert text.startswith(f"{broken}: VIOT\n  findings: 1 error, ")
+    assert text.startswith(f"{broken}: VIOT\n  error: ")
+    assert "\n  findings: 1 error, " in text

@@ -87,13 +87,15 @@ def _rids(first: int, last: int) -> str:
 def render_text(reports: list) -> str:
     """One block per table (reports from batch.run(..., "summary"))."""
     blocks = []
+    skipped: dict[str, list[str]] = {}
     for r in reports:
         head = f"{r.input}: {r.signature or '?'}"
         if r.status == "unreadable":
-            blocks.append(f"{r.input}: unreadable: {r.error}")
+            blocks.append(r.error if r.error.startswith(r.input) else f"{r.input}: {r.error}")
             continue
         if r.status == "skipped":
-            blocks.append(f"{head} (not a table this tool reads; skipped)")
+            # A whole machine's dump: its other tables on one line, at the end.
+            skipped.setdefault(r.file or r.input, []).append(r.signature or r.input)
             continue
         s = r.summary or {}
         lines = []
@@ -114,8 +116,12 @@ def render_text(reports: list) -> str:
             if not s.get("segments"):
                 lines.append("  no PCI segment described"
                              + (f" ({s['mapping_error']})" if "mapping_error" in s else ""))
+        elif r.findings:  # not walkable: say why, the summary has nothing else
+            lines += [f"  {f.severity}: {f.message}" for f in r.findings if f.severity == "error"]
         counts = r.counts()
         lines.append("  findings: " + ", ".join(f"{n} {sev}" + ("s" if n != 1 else "")
                                                 for sev, n in counts.items()))
         blocks.append("\n".join([head] + lines))
+    blocks += [f"{where}: skipped {', '.join(sigs)} (not tables this tool reads)"
+               for where, sigs in skipped.items()]
     return "\n".join(blocks) + ("\n" if blocks else "")
