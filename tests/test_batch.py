@@ -41,9 +41,13 @@ def qemu_tables() -> list:
 
 @pytest.mark.parametrize("path", qemu_tables())
 def test_qemu_tables_clean_under_strict(path):
-    result = CliRunner().invoke(app, ["validate", "--strict", str(path)], catch_exceptions=False)
-    assert result.exit_code == 0, result.stdout
-    assert result.stdout == f"{path}: ok\n"
+    """No error and no warning (notes are allowed: QEMU's deliberate choices)."""
+    result = CliRunner().invoke(app, ["validate", "--strict", str(path), "-f", "json"],
+                                catch_exceptions=False)
+    [record] = json.loads(result.stdout)["inputs"]
+    assert (record["counts"]["error"], record["counts"]["warning"]) == (0, 0), \
+        [f["message"] for f in record["findings"]]
+    assert result.exit_code == 0 and record["signature"] in ("IORT", "VIOT")
 
 
 def test_qemu_corpus_is_all_there():
@@ -119,3 +123,48 @@ def test_expand_walks_directories_in_sysfs_order(tmp_path):
     (tmp_path / "dynamic" / "SSDT3").write_bytes(b"x")
     names = [Path(i.name).relative_to(tmp_path).as_posix() for i in batch.expand([str(tmp_path)])]
     assert names == ["APIC", "SSDT", "SSDT1", "SSDT2", "SSDT10", "dynamic/SSDT3"]
+
+
+def test_a_crashing_worker_becomes_a_record_in_place(tmp_path, monkeypatch):
+    """A bug met on one input (here: injected) must not end a sweep."""
+    good = Path(__file__).resolve().parents[1] / "golden" / "viot" / "q35-pxb" / "expected.aml"
+    real = batch._reports_for_bytes
+
+    def flaky(data, name, *args):
+        if name.endswith("b.aml"):
+            raise RuntimeError("boom")
+        return real(data, name, *args)
+    monkeypatch.setattr(batch, "_reports_for_bytes", flaky)
+    items = []
+    for n in ("a", "b", "c"):
+        (tmp_path / f"{n}.aml").write_bytes(good.read_bytes())
+        items.append(batch.Item(str(tmp_path / f"{n}.aml"), path=str(tmp_path / f"{n}.aml")))
+    reports = [r for result in batch.run(items, jobs=1) for r in result]
+    assert [r.status for r in reports] == ["ok", "unreadable", "ok"]
+    assert reports[1].error.startswith("internal error: RuntimeError: boom")
+
+
+def test_a_large_file_in_a_directory_that_is_not_ours_is_not_read(tmp_path, monkeypatch):
+    (tmp_path / "firmware.img").write_bytes(b"\x7fELF" + bytes(200000))
+    good = Path(__file__).resolve().parents[1] / "golden" / "viot" / "q35-pxb" / "expected.aml"
+    (tmp_path / "VIOT").write_bytes(good.read_bytes())
+    reads: list[tuple[str, int]] = []
+
+    class Counting:
+        def __init__(self, path, mode):
+            self.path, self.fh = str(path), open(path, mode)
+
+        def read(self, n=-1):
+            reads.append((Path(self.path).name, n))
+            return self.fh.read(n)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+    monkeypatch.setattr(batch, "open", Counting, raising=False)  # shadows the builtin there
+    reports = [r for result in batch.run(batch.expand([str(tmp_path)]), jobs=1) for r in result]
+    assert [Path(r.input).name for r in reports] == ["VIOT"]
+    assert [n for name, n in reads if name == "firmware.img"] == [65536]
+    assert [n for name, n in reads if name == "VIOT"] == [65536, -1]

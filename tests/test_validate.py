@@ -299,3 +299,18 @@ def test_progress_bar_on_a_terminal(tables):
     os.close(master)
     assert proc.returncode == 0
     assert b"2/2" in seen
+
+
+def test_json_description_findings_carry_line_column_and_path(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("table: VIOT\niommus:\n  - name: v\n    pci: '00:01.0'\n"
+                   "endpoints:\n  - bus: 1\n    iommu: w\n")
+    result = run(str(bad), str(GOOD_YAML), "-f", "json")
+    assert result.exit_code == 1
+    bad_rec, good_rec = json.loads(result.stdout)["inputs"]
+    assert (bad_rec["kind"], bad_rec["status"], good_rec["status"]) == \
+        ("description", "error", "ok")
+    f = next(f for f in bad_rec["findings"] if "'w'" in f["message"])
+    assert (f["file"], f["line"], f["path"], f["severity"]) == \
+        (str(bad), 7, "endpoints[0].iommu", "error")
+    assert f["col"] >= 1 and f["offset"] is None and "code" in f
