@@ -113,3 +113,17 @@ def test_rules_take_help_text_from_the_code_reference():
     [rule] = log["runs"][0]["tool"]["driver"]["rules"]
     assert rule["id"] == "VIOT-RANGE-INVERTED"
     assert rule["help"]["text"].endswith("Linux matches nothing.")
+
+
+def test_table_inside_acpidump_text_has_a_logical_location_not_a_byte_offset(tmp_path):
+    """Offsets inside acpidump text are the table's, not the file's."""
+    from acpitables.formats import acpidump
+    path = tmp_path / "machine.txt"
+    path.write_text(acpidump.format_table("VIOT", broken_table()[0]))
+    code, log = sarif(str(path))
+    assert code == 1
+    error = next(r for r in log["runs"][0]["results"] if r["level"] == "error")
+    location = error["locations"][0]
+    assert "region" not in location["physicalLocation"]
+    assert location["logicalLocations"][0]["fullyQualifiedName"].startswith("VIOT/")
+    assert error["properties"]["offset"] == broken_table()[1]
