@@ -173,25 +173,153 @@ def decode(
         raise typer.Exit(1)
 
 
-@app.command(epilog=EPILOG)
+class FindingsFormat(str, Enum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+    sarif = "sarif"
+
+
+class Severity(str, Enum):
+    note = "note"
+    warning = "warning"
+    error = "error"
+
+
+VALIDATE_EPILOG = ("Exit status: 0 no input failed; 1 an input has a finding at or above "
+                   "--fail-on (default error; --strict: warning) or cannot be read; 2 usage "
+                   "error. INPUTS: tables, acpidump text, sysfs or acpidump -b directories, "
+                   "YAML descriptions, globs, or '-' for stdin.")
+
+
+def _codes(values: Optional[list[str]]) -> tuple[str, ...]:
+    return tuple(c.strip() for v in values or [] for c in v.split(",") if c.strip())
+
+
+def _progress_bar():
+    """A progress callback drawing on stderr when it is a terminal; none
+    when piped (a sweep's log stays clean)."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+
+    import time
+    last = [0.0]
+
+    def draw(done: int, total: int) -> None:
+        # At most ten redraws a second: a sweep of thousands stays cheap.
+        now = time.monotonic()
+        if done != total and now - last[0] < 0.1:
+            return
+        last[0] = now
+        width = 30
+        filled = width * done // total if total else width
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        sys.stderr.flush()
+
+    def finish() -> None:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+    return draw, finish
+
+
+def _run_batch(inputs: list[str], summary: bool, jobs: Optional[int]):
+    from . import batch
+    if jobs is not None and jobs < 1:
+        _err("error: --jobs must be at least 1")
+        raise typer.Exit(2)
+    if inputs.count("-") > 1:
+        _err("error: '-' (stdin) can be given once")
+        raise typer.Exit(2)
+    items = batch.expand(inputs)
+    draw, finish = _progress_bar()
+    work = batch.summary_item if summary else batch.validate_item
+    reports = [r for result in batch.run(items, work, jobs, draw) for r in result]
+    finish()
+    return reports
+
+
+@app.command(epilog=VALIDATE_EPILOG)
 def validate(
-    input: str = typer.Argument(..., help="A YAML description or a table (any decode input)."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Tables, dumps, "
+                                       "directories, descriptions, globs; '-' for stdin."),
+    strict: bool = typer.Option(False, "--strict", help="Warnings fail too (= --fail-on "
+                                "warning)."),
+    fail_on: Optional[Severity] = typer.Option(None, "--fail-on", help="Lowest severity that "
+                                               "fails an input (default: error)."),
+    select: Optional[list[str]] = typer.Option(None, "--select", metavar="CODES", help="Only these codes or "
+                                               "code prefixes (comma-separated, repeatable)."),
+    ignore: Optional[list[str]] = typer.Option(None, "--ignore", metavar="CODES", help="Drop these codes or "
+                                               "code prefixes (comma-separated, repeatable)."),
+    format: FindingsFormat = typer.Option(FindingsFormat.text, "-f", "--format",
+                                          help="text, json, jsonl (a record per table) or "
+                                               "sarif (2.1.0)."),
+    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", metavar="N", help="Processes (default: every "
+                                       "core)."),
 ) -> None:
-    """Check a description or a table and list every finding."""
-    try:
-        if _is_table(input):
-            findings = []
-            for name, data, decoded in _decode_all(input, None):
-                _report(decoded.warnings, f"{name}: ")
-                findings += decoded.warnings
-        else:
-            findings = api.validate_description(Path(input))
-            _report(findings)
-    except AcpiTablesError as exc:
-        raise _fail(exc) from None
-    _err(f"{input}: {'ok' if not findings else f'{len(findings)} warning(s)'}")
-    if strict and findings:
+    """Check tables and descriptions and list every finding."""
+    from . import batch
+    from .formats import findings as out
+    if strict and fail_on is not None and fail_on is not Severity.warning:
+        _err("error: --strict means --fail-on warning; give one of them")
+        raise typer.Exit(2)
+    policy = batch.Policy(_codes(select), _codes(ignore),
+                          "warning" if strict else (fail_on.value if fail_on else "error"))
+    reports = [policy.apply(r) for r in _run_batch(inputs, False, jobs)]
+    failed = [policy.fails(r) for r in reports]
+    if not reports:
+        _err(f"error: no table or description found in {', '.join(inputs)}")
+        raise typer.Exit(1)
+    if format is FindingsFormat.json:
+        text = out.render_json(reports, failed, __version__)
+    elif format is FindingsFormat.jsonl:
+        text = "".join(out.jsonl_record(r, f) for r, f in zip(reports, failed))
+    elif format is FindingsFormat.sarif:
+        text = out.render_sarif(reports, __version__, out.reference_text())
+    else:
+        text = out.render_text(reports)
+    write_output(output, text)
+    if any(failed):
+        raise typer.Exit(1)
+
+
+class SummaryFormat(str, Enum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+
+
+@app.command(epilog=VALIDATE_EPILOG.replace("a finding at or above --fail-on (default error; "
+                                            "--strict: warning) or cannot be read",
+                                            "an error finding or cannot be read"))
+def summary(
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Tables, dumps, "
+                                       "directories, descriptions, globs; '-' for stdin."),
+    format: SummaryFormat = typer.Option(SummaryFormat.text, "-f", "--format",
+                                         help="text, json or jsonl (a record per table)."),
+    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", metavar="N", help="Processes (default: every "
+                                       "core)."),
+) -> None:
+    """Per table: nodes by kind, which IOMMU translates which segments and
+    buses, what bypasses, findings by severity (like acpidump -s)."""
+    import json
+    from . import batch
+    from .formats import summary as view
+    policy = batch.Policy()
+    reports = _run_batch(inputs, True, jobs)
+    failed = [policy.fails(r) for r in reports]
+    if not reports:
+        _err(f"error: no table or description found in {', '.join(inputs)}")
+        raise typer.Exit(1)
+    if format is SummaryFormat.json:
+        text = json.dumps([r.as_dict() for r in reports], indent=2) + "\n"
+    elif format is SummaryFormat.jsonl:
+        text = "".join(json.dumps(r.as_dict(), separators=(",", ":")) + "\n" for r in reports)
+    else:
+        text = view.render_text(reports)
+    write_output(output, text)
+    if any(failed):
         raise typer.Exit(1)
 
 
