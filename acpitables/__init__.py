@@ -7,41 +7,52 @@
     acpitables.for_table(decoded.table).lookup(0x10)  # which IOMMU translates RID 0x10
 
 The API lives in acpitables.api (see its docstring for what a str, bytes,
-Path or file object means to each function) and is re-exported here. The
+Path or file object means to each function) and is re-exported here; the
 mapper names (for_table, for_tables, Translated, Bypass, MapError, Result)
-come from acpitables.mapping.mapper and are imported on first use, so that
-`import acpitables` does not pay for the mapper.
+come from acpitables.mapping.mapper. Each is imported on first use.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .api import (Built, Source, build, decode, describe, dump, load_description, validate,
-                  validate_description, validate_table)
-from .engine.table import Decoded, Table
 from .errors import AcpiTablesError, DescriptionError, Diagnostic, InputError, TableError
 
 if TYPE_CHECKING:
+    from .api import (Built, Source, build, decode, describe, dump, load_description, validate,
+                      validate_description, validate_table)
+    from .engine.table import Decoded, Table
     from .mapping.mapper import Bypass, MapError, Result, Translated, for_table, for_tables
 
 __version__ = "0.1.0"
 
-_MAPPER_NAMES = ("Translated", "Bypass", "MapError", "Result", "for_table", "for_tables")
+# Imported on first use (PEP 562), so that `import acpitables` -- and so the
+# command line, which needs only a few of these for any one command -- does
+# not pay for table declarations, YAML or the mapper up front.
+_LAZY = {
+    **dict.fromkeys(("Built", "Source", "build", "decode", "describe", "dump",
+                     "load_description", "validate", "validate_description", "validate_table"),
+                    "api"),
+    **dict.fromkeys(("Decoded", "Table"), "engine.table"),
+    **dict.fromkeys(("Translated", "Bypass", "MapError", "Result", "for_table", "for_tables"),
+                    "mapping.mapper"),
+}
 
 __all__ = ["build", "decode", "describe", "validate", "dump", "load_description",
            "validate_description", "validate_table", "Built", "Decoded", "Table", "Source",
            "AcpiTablesError", "DescriptionError", "Diagnostic", "InputError", "TableError",
-           *_MAPPER_NAMES, "__version__"]
+           "Translated", "Bypass", "MapError", "Result", "for_table", "for_tables",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _MAPPER_NAMES:
-        from .mapping import mapper
-        value = getattr(mapper, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'acpitables' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'acpitables' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_MAPPER_NAMES))
+    return sorted(set(globals()) | set(_LAZY))

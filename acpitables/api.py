@@ -67,6 +67,7 @@ class _Unreadable(Exception):
 def _read(source: Any, what: str) -> tuple[bytes | str, str | None]:
     """The content of a path, bytes or file object, and its name (None when
     it has none). A str without a line break is a path (module docstring)."""
+    name: str | None
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), None
     if isinstance(source, (str, os.PathLike)):
@@ -77,8 +78,8 @@ def _read(source: Any, what: str) -> tuple[bytes | str, str | None]:
             raise _Unreadable(name, str(exc.strerror or exc)) from None
     read = getattr(source, "read", None)
     if callable(read):
-        name = getattr(source, "name", None)
-        name = name if isinstance(name, str) else None
+        raw_name = getattr(source, "name", None)
+        name = raw_name if isinstance(raw_name, str) else None
         try:
             content = read()
         except (OSError, ValueError) as exc:

@@ -42,6 +42,67 @@ app = typer.Typer(add_completion=True, no_args_is_help=True, help=(
     rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
 
 
+def _plain_coercion() -> bool:
+    """typer (0.2x) converts every option value through a pydantic
+    TypeAdapter, and importing pydantic for that costs more than the rest
+    of a small command (issue 11). Every parameter here is a str, int,
+    bool, an Enum or Optional of one, which need no pydantic: convert
+    exactly those plainly and leave anything else to typer. A typer
+    without these internals keeps its own conversion (returns False)."""
+    import typing
+    try:
+        from typer import _coercion
+        from typer import core as typer_core
+    except ImportError:
+        return False
+    original = getattr(typer_core, "build_runtime_param", None)
+    base = getattr(_coercion, "RuntimeParam", None)
+    if original is None or base is None or getattr(original, "_acpitables", False):
+        return original is not None and getattr(original, "_acpitables", False)
+
+    def simple(annotation: Any) -> Any:
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) is typing.Union and len(args) == 2 and \
+                type(None) in args:
+            annotation = args[0] if args[1] is type(None) else args[1]
+        if annotation in (str, int, bool) or (isinstance(annotation, type)
+                                              and issubclass(annotation, Enum)):
+            return annotation
+        return None
+
+    class Plain(base):  # type: ignore[misc, valid-type]
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            kind = simple(self.annotation)
+            if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+                return value
+            try:
+                if kind is bool:
+                    return {"true": True, "1": True, "false": False, "0": False}[
+                        str(value).lower()]
+                return kind(value)
+            except (KeyError, ValueError, TypeError):
+                if isinstance(kind, type) and issubclass(kind, Enum):
+                    known = ", ".join(repr(m.value) for m in kind)
+                    why = f"{value!r} is not one of {known}."
+                else:
+                    why = f"{value!r} is not a valid {kind.__name__}."
+                raise typer.BadParameter(why, ctx=ctx, param=param) from None
+
+    def build(descriptor: Any) -> Any:
+        info = descriptor.parameter_info
+        if descriptor.file_annotation is None and getattr(info, "parser", None) is None and \
+                getattr(info, "click_type", None) is None and simple(descriptor.annotation):
+            return Plain(annotation=descriptor.annotation, parameter_info=info)
+        return original(descriptor)
+
+    build._acpitables = True  # type: ignore[attr-defined]
+    typer_core.build_runtime_param = build
+    return True
+
+
+PLAIN_COERCION = _plain_coercion()
+
+
 class _Command(typer.core.TyperCommand):
     """Help shows each argument by its metavar alone (FILE, INPUT), as
     conventional usage lines do, not followed by a type such as <str>."""
@@ -380,7 +441,7 @@ def _open_mapper(input: str, compat: "Compat", node: Optional[str]) -> "Mapper":
 
 
 def _dt_from_values(iommu_map: Optional[str], iommu_mask: Optional[int], msi_map: Optional[str],
-                    msi_mask: Optional[int], segment: int, compat: "Compat"):
+                    msi_mask: Optional[int], segment: int, compat: "Compat") -> "Mapper":
     """A one-host-bridge DT mapper from property values typed on the
     command line."""
     from .mapping.dt import DtHost, DtMapper, map_from_text
@@ -402,7 +463,7 @@ def _int_option(value: Optional[str], what: str) -> Optional[int]:
         raise typer.Exit(2) from None
 
 
-def _span_text(span, segment: int) -> str:
+def _span_text(span: Any, segment: int) -> str:
     from .mapping.mapper import Translated
     from .engine.pci import format_bdf
     bdfs = format_bdf(span.start)

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, cast
 
 from ..errors import InputError
 
@@ -72,7 +72,8 @@ def dump(decoded: "Decoded | Sequence[Decoded]", format: str = "text", *,
     for option, present in given.items():
         if present and option not in fmt.options:
             raise ValueError(f"format {format!r} takes no {option} option")
-    tables = [decoded] if not isinstance(decoded, (list, tuple)) else list(decoded)
+    tables: list[Decoded] = list(decoded) if isinstance(decoded, (list, tuple)) else \
+        [cast("Decoded", decoded)]
     if not tables:
         raise ValueError("no table to render")
     return fmt.render(tables, Options(acpica=acpica, names=tuple(names), output=output))
