@@ -26,6 +26,7 @@ AcpiTablesError), each located; warnings are returned, never printed.
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -90,6 +91,11 @@ def _read(source: Any, what: str) -> tuple[bytes | str, str | None]:
         return content, name
     raise TypeError(f"cannot read {what} from a {type(source).__name__} (give a Path, bytes, "
                     "a file object or a str)")
+
+
+def _file_name(source: object) -> str:
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else "<file>"
 
 
 def _utf8(data: bytes, filename: str) -> str:
@@ -203,6 +209,9 @@ def build(source: Source | Mapping[str, Any], filename: str | None = None) -> Bu
 
 
 def _table_bytes(source: Source) -> bytes:
+    if isinstance(source, io.TextIOBase):
+        raise InputError(f"{_file_name(source)}: a table is bytes; open the file in binary "
+                         "mode ('rb')")
     try:
         content, name = _read(source, "the table")
     except _Unreadable as exc:

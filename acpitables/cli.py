@@ -401,23 +401,18 @@ class Compat(str, Enum):
     linux_5_2 = "linux-5.2"
 
 
-_STDIN_COPY: list[str] = []  # where '-' was spooled (read once per run)
-
-
 def _stdin_as_file() -> str:
-    """Standard input, read once, as a file the mapper can open by name
-    (it tells a description, a table, acpidump text and a .dtb apart by
-    content and suffix: none is given, so content decides)."""
-    if not _STDIN_COPY:
-        import atexit
-        import shutil
-        directory = tempfile.mkdtemp(prefix="acpitables-stdin.")
-        atexit.register(shutil.rmtree, directory, True)
-        path = os.path.join(directory, "stdin")
-        with open(path, "wb") as fh:
-            fh.write(sys.stdin.buffer.read())
-        _STDIN_COPY.append(path)
-    return _STDIN_COPY[0]
+    """Standard input as a file the mapper can open by name (it tells a
+    description, a table, acpidump text and a .dtb apart by content; no
+    suffix is given, so content decides). Removed when the process ends."""
+    import atexit
+    import shutil
+    directory = tempfile.mkdtemp(prefix="acpitables-stdin.")
+    atexit.register(shutil.rmtree, directory, True)
+    path = os.path.join(directory, "stdin")
+    with open(path, "wb") as fh:
+        fh.write(sys.stdin.buffer.read())
+    return path
 
 
 def _open_mapper(input: str, compat: "Compat", node: Optional[str]) -> "Mapper":
@@ -591,6 +586,8 @@ def agree(
     import json
     from .mapping import io as mapper_io
     from .engine.pci import format_bdf
+    if a == b == "-":
+        _usage("only one of A and B can be standard input")
     # As with diff (and cmp): 1 means "they differ", so an input that
     # cannot be read is trouble, 2.
     try:
