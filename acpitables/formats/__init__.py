@@ -10,8 +10,6 @@ only when the format is used, so that start-up does not pay for it).
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence, cast
 
@@ -145,6 +143,8 @@ _IASL_VERSION = re.compile(rb"version (\d{8})\b")
 def installed_acpica(iasl: str = "iasl") -> int | None:
     """The release (YYYYMMDD) of the iasl found on PATH, from `iasl -v`;
     None when there is none or it does not say."""
+    import shutil
+    import subprocess
     exe = shutil.which(iasl)
     if exe is None:
         return None
