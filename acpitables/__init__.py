@@ -44,11 +44,16 @@ __all__ = ["build", "decode", "describe", "validate", "dump", "load_description"
            "__version__"]
 
 
+_SUBPACKAGES = ("api", "cli", "engine", "formats", "mapping", "tables")
+
+
 def __getattr__(name: str) -> Any:
+    import importlib
+    if name in _SUBPACKAGES:  # `import acpitables; acpitables.api.build(...)` keeps working
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'acpitables' has no attribute {name!r}")
-    import importlib
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

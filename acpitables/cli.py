@@ -144,15 +144,18 @@ def _fail(exc: AcpiTablesError, prefix: str = "") -> typer.Exit:
     return typer.Exit(1)
 
 
-def _mode_for(target: Path) -> int:
-    """The mode a written file gets: the mode of the file it replaces, else
-    what open() would give a new file (0666 less the umask)."""
+def _replaced(target: Path) -> Optional[os.stat_result]:
     try:
-        return stat.S_IMODE(os.stat(target).st_mode)
+        return os.stat(target)
     except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
+        return None
+
+
+def _new_mode() -> int:
+    """What open() gives a new file: 0666 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def write_output(output: str, data: bytes | str, force: bool = False) -> None:
@@ -173,11 +176,18 @@ def write_output(output: str, data: bytes | str, force: bool = False) -> None:
             with open(target, "wb") as fh:
                 fh.write(blob)
             return
-        mode = _mode_for(target)
+        old = _replaced(target)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                os.fchmod(fh.fileno(), mode)
+                # mkstemp makes 0600: give the mode (and, where allowed, the
+                # owner) of the file replaced, else the umask's.
+                os.fchmod(fh.fileno(), stat.S_IMODE(old.st_mode) if old else _new_mode())
+                if old is not None:
+                    try:
+                        os.fchown(fh.fileno(), old.st_uid, old.st_gid)
+                    except OSError:
+                        pass  # not root: the file becomes ours, as with any editor
                 fh.write(blob)
             os.replace(tmp, target)
         except BaseException:

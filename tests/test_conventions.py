@@ -131,6 +131,10 @@ def test_replacing_a_file_keeps_its_mode(tmp_path, umask):
     assert run("decode", str(Q35 / "expected.aml"), "-f", "binary", "-o",
                str(target)).exit_code == 0
     assert mode(target) == 0o640
+    if os.geteuid() == 0:  # root can keep the owner too
+        os.chown(target, 12345, 54321)
+        assert run("build", str(Q35 / "input.yaml"), "-o", str(target)).exit_code == 0
+        assert (target.stat().st_uid, target.stat().st_gid) == (12345, 54321)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
 
 
@@ -370,6 +374,7 @@ def test_mapper_is_exported():
     assert acpitables.Translated is mapper.Translated
     result = acpitables.for_table(acpitables.decode(Q35 / "expected.aml").table).lookup(0x10)
     assert isinstance(result, (acpitables.Translated, acpitables.Bypass, acpitables.MapError))
+    assert acpitables.api.build is acpitables.build  # submodules stay reachable
     assert set(acpitables.__all__) <= set(dir(acpitables))
     for name in acpitables.__all__:
         getattr(acpitables, name)
