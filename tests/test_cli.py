@@ -111,11 +111,17 @@ def test_build_missing_file():
                              "1 error; nothing written\n")
 
 
-def test_print_qemu_args(tmp_path):
-    out = tmp_path / "v.aml"
-    result = run("build", str(Q35 / "input.yaml"), "-o", str(out), "--print-qemu-args")
+def test_print_qemu_args_on_stdout_with_an_absolute_path(tmp_path, monkeypatch):
+    """`-acpitable $(acpitables build ... --print-qemu-args)` must work: the
+    option on stdout, the file absolute (QEMU runs elsewhere), a comma
+    doubled (QEMU's option syntax)."""
+    monkeypatch.chdir(tmp_path)
+    result = run("build", str(Q35 / "input.yaml"), "-o", "v,1.aml", "--print-qemu-args")
     assert result.exit_code == 0
-    assert f"-acpitable sig=VIOT,file={out}" in result.stderr
+    assert result.stdout == f"-acpitable sig=VIOT,file={tmp_path}/v,,1.aml\n"
+    assert (tmp_path / "v,1.aml").read_bytes() == (Q35 / "expected.aml").read_bytes()
+    refused = run("build", str(Q35 / "input.yaml"), "-o", "-", "--print-qemu-args")
+    assert refused.exit_code == 2
 
 
 # --- usage errors: exit 2 ----------------------------------------------------------
@@ -150,7 +156,7 @@ def test_decode_sysfs_like_directory(tmp_path):
     decoded = json.loads(result.stdout)
     assert [t["header"]["length"] for t in decoded] == [112, 88]
     assert f"{tmp_path}: skipped FACP" in result.stderr
-    assert f"{tmp_path / 'VIOT1'}: warning:" in result.stderr
+    assert f"{tmp_path / 'VIOT1'}: offset 0x40, ep0, bdf_start: warning:" in result.stderr
 
 
 def test_decode_sysfs_file_directly(tmp_path):
@@ -210,7 +216,7 @@ def test_decode_stdin_raw_and_acpidump_text():
     raw = CliRunner().invoke(app, ["decode", "-"], input=(ARM / "expected.aml").read_bytes())
     assert raw.exit_code == 0
     assert raw.stdout == (ARM / "expected.txt").read_text()
-    assert "<stdin>: warning:" in raw.stderr
+    assert "<stdin>: offset 0x40, ep0, bdf_start: warning:" in raw.stderr
     text = CliRunner().invoke(app, ["decode", "-", "-f", "json"], input=acpidump_text())
     assert text.exit_code == 0
     assert json.loads(text.stdout)["header"]["oem_id"] == "BOCHS "
@@ -261,7 +267,7 @@ def test_decode_bad_checksum_warns_and_strict_fails(tmp_path):
     path.write_bytes(bytes(data))
     result = run("decode", str(path))
     assert result.exit_code == 0
-    assert f"{path}: warning: offset 0x9, checksum: checksum 0xC2 is wrong, should be 0x3D" \
+    assert f"{path}: offset 0x9, checksum: warning: checksum 0xC2 is wrong, should be 0x3D" \
         in result.stderr
     assert run("decode", str(path), "--strict").exit_code == 1
 

@@ -239,4 +239,4 @@ def test_node_offset_alignment_is_per_table():
     text = ("table: VIOT\nnode_offset: 0x34\npadding: '00000000'\n"
             "iommus: [{name: v, pci: '00:01.0'}]\nendpoints: [{bus: 1, iommu: v}]\n")
     warnings = [str(w) for w in decode(build(text).data).warnings]
-    assert "warning: offset 0x24, node_offset: node offset 0x34 is not 8-byte aligned" in warnings
+    assert "offset 0x24, node_offset: warning: node offset 0x34 is not 8-byte aligned" in warnings
