@@ -20,6 +20,7 @@ from .errors import AcpiTablesError, DescriptionError, Diagnostic, InputError, T
 if TYPE_CHECKING:
     from .api import (Built, Source, build, decode, describe, dump, load_description, validate,
                       validate_description, validate_table)
+    from .batch import Policy, Report
     from .engine.table import Decoded, Table
     from .mapping.mapper import Bypass, MapError, Result, Translated, for_table, for_tables
 
@@ -33,6 +34,7 @@ _LAZY = {
                      "load_description", "validate", "validate_description", "validate_table"),
                     "api"),
     **dict.fromkeys(("Decoded", "Table"), "engine.table"),
+    **dict.fromkeys(("Report", "Policy"), "batch"),
     **dict.fromkeys(("Translated", "Bypass", "MapError", "Result", "for_table", "for_tables"),
                     "mapping.mapper"),
 }
@@ -40,8 +42,8 @@ _LAZY = {
 __all__ = ["build", "decode", "describe", "validate", "dump", "load_description",
            "validate_description", "validate_table", "Built", "Decoded", "Table", "Source",
            "AcpiTablesError", "DescriptionError", "Diagnostic", "InputError", "TableError",
-           "Translated", "Bypass", "MapError", "Result", "for_table", "for_tables",
-           "__version__"]
+           "Report", "Policy", "Translated", "Bypass", "MapError", "Result", "for_table",
+           "for_tables", "__version__"]
 
 
 _SUBPACKAGES = ("api", "cli", "engine", "formats", "mapping", "tables")
