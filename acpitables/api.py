@@ -117,9 +117,7 @@ def decode(data: bytes) -> Decoded:
                          f"table header", offset=0)
     spec = spec_for(bytes(data[:4]))
     decoded = decode_table(bytes(data), spec)
-    for diag in spec.check(decoded.table):
-        decoded.warnings.append(Diagnostic("warning", diag.message, offset=diag.offset,
-                                           node=diag.node, field=diag.field))
+    decoded.warnings.extend(spec.check(decoded.table))  # each with its code and severity
     return decoded
 
 

@@ -34,7 +34,7 @@ class Diagnostic:
             where = f"{self.file or '<description>'}:"
             where += f"{self.line}:{self.col}: " if self.line else " "
             path = f"{self.path}: " if self.path else ""
-            return f"{where}{path}{self.severity}: {self.message}" if self.severity == "warning" else f"{where}{path}{self.message}"
+            return f"{where}{path}{self._prefix()}{self.message}"
         parts = []
         if self.offset is not None:
             parts.append(f"offset 0x{self.offset:X}")
@@ -43,8 +43,14 @@ class Diagnostic:
         if self.field:
             parts.append(self.field)
         where = (", ".join(parts) + ": ") if parts else ""
-        prefix = "warning: " if self.severity == "warning" else ""
-        return f"{prefix}{where}{self.message}"
+        return f"{self._prefix()}{where}{self.message}"
+
+    def _prefix(self) -> str:
+        # An error raised as an exception is labelled by whoever reports it;
+        # a finding (it has a code) says its severity itself.
+        if self.severity != "error" or self.code is not None:
+            return f"{self.severity}: "
+        return ""
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}

@@ -155,7 +155,7 @@ def warnings_of(text: str) -> list[str]:
 
 def test_range_containing_its_own_iommu_is_a_located_warning():
     assert warnings_of(HEAD + "  - bus: 0\n    iommu: viommu\n") == [
-        "board.yaml:6:10: endpoints[0].bus: warning: range contains its own IOMMU 0000:00:02.0; "
+        "board.yaml:6:10: endpoints[0].bus: note: range contains its own IOMMU 0000:00:02.0; "
         "Linux never translates the IOMMU itself"]
 
 
@@ -175,7 +175,7 @@ def test_ranges_in_different_segments_do_not_overlap():
 def test_unreferenced_iommu_is_a_warning():
     text = "table: VIOT\niommus:\n  - name: lonely\n    mmio: 0x1000\n"
     assert warnings_of(text) == [
-        "board.yaml:3:5: iommus[0]: warning: IOMMU is not referenced by any endpoint"]
+        "board.yaml:3:5: iommus[0]: note: IOMMU is not referenced by any endpoint"]
 
 
 def test_duplicate_mmio_base_is_a_warning():
