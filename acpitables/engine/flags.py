@@ -116,7 +116,7 @@ class FlagSet:
         for name, mask, label in self.fields:
             low = (mask & -mask).bit_length() - 1
             bits = f"bit {low}" if mask & (mask - 1) == 0 else \
-                f"bits {low}-{mask.bit_length() - 1}"
+                f"bits {mask.bit_length() - 1}:{low}"
             if mask & (mask - 1) == 0:
                 props[name] = {"type": "boolean", "description": f"{label} ({bits})."}
             else:

@@ -1148,6 +1148,138 @@ DIALECT = Dialect(
     padding=True,
 )
 
+# --- the JSON Schema (schemas/iort.schema.json, generated: engine/schema.py) ----
+
+DOCS = {
+    "name": "The node's name, used by other nodes' references.",
+    "revision": "Node revision (default: the one spec 3.7 gives for the table revision).",
+    "identifier": "Node Identifier (default: node index; 0 in revision-0 tables, where the word is reserved).",
+    "mappings": "ID mappings, in table order.",
+    "mapping_offset": "Node offset of the ID mappings (default: after the fixed part, arrays and name, 4-byte aligned; 0 when there are none).",
+    "length": "Node Length when it is not the computed one (extra bytes are zero unless gaps says otherwise).",
+    "gaps": "Non-zero bytes no field covers (padding as found in a table).",
+    "reserved": "Reserved fields that are not zero, by field name (e.g. memory_properties.reserved), as hex bytes.",
+    "data": "Raw node: the whole node, header included (type is then an integer).",
+    "identifiers.item": "GIC ITS ID.",
+    "identifiers": "GIC ITS IDs of this group (the MADT GIC ITS structures' IDs).",
+    "memory_properties": "Memory access properties (spec 3.5); fields default to 0.",
+    "memory_properties.cache_coherency": "CCA: 1 fully coherent, 0 not coherent.",
+    "memory_properties.hints": "Allocation hints (AH).",
+    "memory_properties.memory_flags": "Memory access flags (MAF).",
+    "memory_address_limit": "Memory address size limit in bits (64: no limit; 0 limits DMA to one byte in Linux).",
+    "node_flags": "Node Flags.",
+    "device_name": "Absolute ACPI namespace path, NUL-terminated in the table; Linux compares the full path with 4-character segments, e.g. \\_SB_.PCI0.DEV0.",
+    "pci_segment_number": "PCI segment (must match MCFG).",
+    "pasid_capabilities": "PASID Capabilities (node revision 1+, meaningful from 4).",
+    "ats_attribute": "ATS Attribute.",
+    "model": "Model (SMMUv1/v2: 0-5; SMMUv3: 0 generic, 1 HiSilicon Hi161x, 2 Cavium CN99xx).",
+    "span": "Size of the SMMU register frame.",
+    "context_interrupt_offset": "Node offset of the context interrupt array (default: computed; 0 when empty).",
+    "global_interrupts": "SMMUv1/v2 global interrupt array (one entry).",
+    "global_interrupts.nsg_irpt": "Non-secure global fault interrupt GSIV.",
+    "global_interrupts.nsg_irpt_flags": "Its flags.",
+    "global_interrupts.nsg_cfg_irpt": "Non-secure configuration-access interrupt GSIV.",
+    "global_interrupts.nsg_cfg_irpt_flags": "Its flags.",
+    "pmu_interrupt_offset": "Node offset of the PMU interrupt array (default: computed; 0 when empty).",
+    "context_interrupts": "Context interrupts (GSIV + flags).",
+    "context_interrupts.gsiv": "Interrupt GSIV.",
+    "context_interrupts.flags": "Interrupt flags.",
+    "base_address": "Base address of the register frame.",
+    "global_interrupt_offset": "Node offset of the global interrupt array (default: computed).",
+    "pmu_interrupts": "PMU interrupts (GSIV + flags).",
+    "pmu_interrupts.gsiv": "Interrupt GSIV.",
+    "pmu_interrupts.flags": "Interrupt flags.",
+    "gerr_gsiv": "Global error GSIV (0: MSI).",
+    "sync_gsiv": "CMD_SYNC GSIV (0: MSI).",
+    "pxm": "Proximity domain (valid with flags.pxm_valid; node revision 1+).",
+    "id_mapping_index": "DeviceID mapping index: which mapping gives the SMMU's own MSI DeviceID (node revision 1+).",
+    "vatos_address": "VATOS page base address (0: none).",
+    "event_gsiv": "Event queue GSIV (0: MSI).",
+    "pri_gsiv": "PRI queue GSIV (0: MSI).",
+    "page1_base_address": "Page 1 base address (node revision 1+).",
+    "node_reference": "The node this PMCG belongs to (normally an SMMUv3).",
+    "overflow_gsiv": "Overflow interrupt GSIV (0: MSI through the single mapping).",
+    "page0_base_address": "Page 0 base address.",
+    "rmr_descriptors": "Memory ranges (64 KiB aligned) the stream IDs of 'mappings' must keep mapped.",
+    "rmr_descriptors.base_address": "Base address of the range.",
+    "rmr_descriptors.length": "Length of the range in bytes.",
+    "rmr_descriptors.reserved": "The 4 reserved bytes, when not zero.",
+    "rmr_offset": "Node offset of the RMR descriptor array (default: computed).",
+    "iwb_index": "IWB index (matches the IWB's GSI namespace).",
+    "flags": "The node's Flags word: a mapping of flag names (see each node type) or an integer.",
+    "iommu_map": "Root complex ID map in Devicetree iommu-map order: RIDs rid_base..rid_base+length-1 go to iommu at iommu_base..; RIDs no entry covers bypass (or go to bypass_to). Written before 'mappings'.",
+    "bypass_to": "Root complex with iommu_map: an ITS group that gets every RID of 0..0xFFFF the map leaves out (after the IOMMU mappings), as QEMU does for buses that bypass the SMMU. Without it such RIDs have no mapping (bypass).",
+    "flags_word": "Root complex revision 4+: whether the 4-byte Flags word at node+36 is present (default true, as the spec and edk2; false gives ACPICA/iasl's 36-byte form).",
+    "root_complex.flags": "RC Flags word (node revision 4+, node+36; see flags_word).",
+    "smmu.flags": "SMMUv1/v2 Flags.",
+    "smmu_v3.flags": "SMMUv3 Flags.",
+    "rmr.flags": "RMR Flags.",
+}
+
+
+def schema_doc() -> dict:
+    from ..engine import schema as s  # noqa: PLC0415 -- only the generator needs it
+
+    mapping = {"type": "object", "additionalProperties": False, "required": ["output"],
+               "description": "One ID mapping: input IDs input..input+count-1 (or ..last) go to "
+                              "output_base.. at the output node. The table's 'number of IDs "
+                              "minus one' is computed.",
+               "properties": {
+                   "input": s.integer(32, "First input ID (InputBase); default 0."),
+                   "count": s.integer(32, "How many IDs the range covers (the table stores "
+                                      "count - 1).", minimum=1, extra=1),
+                   "last": s.integer(32, "Last input ID of the range, inclusive (instead of "
+                                     "count)."),
+                   "output": s.reference(32, "Output node (Output Reference)."),
+                   "output_base": s.integer(32, "Output ID for the input ID 'input' (default: "
+                                            "the same as input, an identity mapping)."),
+                   "single": {"type": "boolean", "description": "Single mapping (flags bit 0): "
+                              "output_base is the node's own ID towards 'output' (its MSI "
+                              "DeviceID); input/count are then ignored by Linux."},
+                   "flags": s.integer(32, "The whole Flags word, for tables with reserved bits "
+                                      "set (bit 0 = single)."),
+               }}
+    iommu_map = {"type": "object", "additionalProperties": False,
+                 "required": ["rid_base", "iommu", "iommu_base", "length"], "properties": {
+                     "rid_base": s.integer(32, "First requester ID."),
+                     "iommu": {"type": "string", "description": "SMMU node name."},
+                     "iommu_base": s.integer(32, "StreamID for rid_base."),
+                     "length": s.integer(32, "Number of RIDs (exclusive length, as in "
+                                         "iommu-map).", minimum=1, extra=1)}}
+    custom = {
+        "mappings": {"type": "array", "items": mapping, "description": DOCS["mappings"]},
+        "iommu_map": {"type": "array", "description": DOCS["iommu_map"], "items": iommu_map},
+        "bypass_to": {"type": "string", "description": DOCS["bypass_to"]},
+        "flags_word": {"type": "boolean", "description": DOCS["flags_word"]},
+    }
+    common = {
+        "name": s.name(DOCS["name"]),
+        "revision": s.integer(8, DOCS["revision"]),
+        "identifier": s.integer(32, DOCS["identifier"]),
+        "mappings": custom["mappings"],
+        "mapping_offset": s.integer(32, DOCS["mapping_offset"]),
+        "length": s.integer(16, DOCS["length"]),
+        "gaps": {"type": "array", "description": DOCS["gaps"], "items": {
+            "type": "object", "additionalProperties": False, "required": ["offset", "data"],
+            "properties": {"offset": s.integer(16, "Node offset."),
+                           "data": s.hex_bytes("The bytes.")}}},
+        "reserved": {"type": "object", "description": DOCS["reserved"],
+                     "additionalProperties": {"type": "string", "pattern": s.HEX_PATTERN}},
+        "data": s.hex_bytes(DOCS["data"]),
+    }
+    nodes = s.declared_nodes(NODE_TYPES.values(), common, DOCS, custom, "One IORT node.")
+    return s.header(
+        SPEC, "Table revision: 0 (issue D layout), 3 (E.b), 5 (E.d), 6 (E.e/E.f) or 7 (E.g); "
+        "default 0. 1, 2 and 4 need allow_deprecated_revision.", "acpitables IORT description",
+        "An Arm IO Remapping Table: ITS groups, SMMUs, root complexes, named components, PMCGs, "
+        "RMRs and IWBs, and the ID mappings between them, in table order. Layout (counts, "
+        "offsets, lengths, padding) is computed unless given.",
+        {"nodes": {"type": "array", "description": "The nodes in table order.", "items": nodes}},
+        before={"allow_deprecated_revision": {
+            "type": "boolean", "description": "Build a table revision iasl and edk2 refuse "
+            "(1 = E, 2 = E.a, 4 = E.c) or one above 7; decode writes it for such tables."}})
+
+
 FIELD_KEYS = {"output_reference": "output", "input_base": "input", "id_count": "count",
               "mapping_count": "mappings"}
 
@@ -1167,4 +1299,5 @@ SPEC = TableSpec(
     field_keys=FIELD_KEYS,
     mapper="acpitables.mapping.mapper:IortMapper",
     dialect=DIALECT,
+    schema_doc=schema_doc,
 )

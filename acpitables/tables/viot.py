@@ -377,6 +377,101 @@ def _viot_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
 
 DIALECT = Dialect(node_rows=_viot_rows)
 
+# --- the JSON Schema (schemas/viot.schema.json, generated: engine/schema.py) ----
+
+def schema_doc() -> dict:
+    """The iommus/endpoints description shape; widths come from the node
+    declarations."""
+    from ..engine import schema as s  # noqa: PLC0415 -- only the generator needs it
+
+    width = {sub.name: s.bits_of(sub) for t in NODE_TYPES.values() for sub in t.struct.subcons
+             if sub.name not in (None, "header", "extra")}
+    bdf = {"anyOf": [{"type": "string",
+                      "pattern": r"^([0-9a-fA-F]{1,4}:)?[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}\.[0-7]$"},
+                     s.integer(width["bdf"])],
+           "description": 'PCI function as "bb:dd.f", "ssss:bb:dd.f" or a 16-bit requester ID '
+                          '(bus << 8 | dev << 3 | fn).'}
+    name = s.name("A name other nodes use to refer to this one.")
+    hatches = {
+        "reserved": {"type": "object", "description": "Non-zero reserved fields, by spec field "
+                     "name, as hex bytes (decode writes them so the round trip is lossless; "
+                     "Linux ignores them).", "additionalProperties": s.hex_bytes("Hex bytes.")},
+        "extra": s.hex_bytes("Bytes after the node's fixed fields (a longer node than the spec "
+                             "defines)."),
+        "length": s.integer(16, "Node Length to write instead of the computed one (only for "
+                            "reproducing broken tables)."),
+    }
+    iommu = {"type": "object", "additionalProperties": False, "required": ["name"],
+             "description": 'A virtio-iommu: on PCI (pci: "bb:dd.f") or on virtio-mmio (mmio: '
+                            'base address).',
+             "oneOf": [{"required": ["pci"]}, {"required": ["mmio"]}],
+             "properties": {
+                 "name": name, "pci": bdf,
+                 "segment": s.integer(width["segment"], "PCI segment of the IOMMU function "
+                                      "(default 0, or the one in pci)."),
+                 "mmio": s.integer(width["base_address"], "Base address of the virtio-mmio "
+                                   "IOMMU."),
+                 **hatches}}
+    bus = s.integer(8, "Bus number.")
+    segment = s.integer(width["segment_start"], "Segment.")
+    endpoint = {
+        "type": "object", "additionalProperties": False, "required": ["iommu"],
+        "description": "An endpoint is exactly one of: a PCI range (first + last or count), "
+                       "whole buses (bus or buses), or an MMIO endpoint (mmio + endpoint).",
+        "oneOf": [{"required": ["first"]}, {"required": ["bus"]}, {"required": ["buses"]},
+                  {"required": ["mmio"]}],
+        "dependencies": {
+            "first": {"oneOf": [{"required": ["last"]}, {"required": ["count"]}],
+                      "description": "A range from first needs exactly one of last or count."},
+            "last": ["first"], "count": ["first"],
+            "mmio": {"required": ["endpoint"],
+                     "not": {"anyOf": [{"required": ["segment"]}, {"required": ["segments"]}]},
+                     "description": "An MMIO endpoint takes mmio and endpoint (no segment)."},
+            "segment": {"not": {"required": ["segments"]},
+                        "description": "Give segment or segments, not both."}},
+        "properties": {
+            "name": name,
+            "iommu": {"anyOf": [{"type": "string"}, s.integer(width["output_node"])],
+                      "description": "Name of the IOMMU that translates these endpoints (a raw "
+                                     "table offset is accepted to reproduce broken tables)."},
+            "first": bdf, "last": bdf,
+            "count": s.integer(width["bdf_start"], "How many requester IDs from first.",
+                               minimum=1, extra=1),
+            "bus": s.integer(8, "One whole bus (devices 0-31, all functions)."),
+            "buses": {"type": "array", "items": bus, "minItems": 2, "maxItems": 2,
+                      "description": "[first bus, last bus], whole buses."},
+            "segment": s.integer(width["segment_start"], "PCI segment (default 0)."),
+            "segments": {"type": "array", "items": segment, "minItems": 2, "maxItems": 2,
+                         "description": "[first, last] segments; each further segment adds "
+                                        "0x10000 to the endpoint ID."},
+            "endpoint": s.integer(width["endpoint_start"], "Endpoint ID of the first function "
+                                  "(default: segment << 16 | first RID, so IDs equal RIDs) or "
+                                  "of the MMIO endpoint."),
+            "mmio": s.integer(width["base_address"], "Base address of an MMIO endpoint (Linux "
+                              "matches the device's first memory resource)."),
+            **hatches}}
+    other = {"type": "object", "additionalProperties": False, "required": ["type", "data"],
+             "properties": {"name": name, "type": s.integer(8, "Node type."),
+                            "data": s.hex_bytes("The whole node, header included."),
+                            "length": s.integer(16, "Node Length to write instead of the "
+                                                "computed one.")}}
+    return s.header(
+        SPEC, "Table revision (VIOT: 0).", "acpitables VIOT description",
+        "A virtio-iommu topology: IOMMUs and the PCI ranges and MMIO endpoints they translate. "
+        "A requester ID that no endpoint range covers bypasses the IOMMU.",
+        {"iommus": {"type": "array", "description": "virtio-iommu devices.",
+                    "items": {"$ref": "#/definitions/iommu"}},
+         "endpoints": {"type": "array", "description": "What each IOMMU translates: PCI ranges "
+                       "and MMIO endpoints. Later entries win where ranges overlap (as in "
+                       "Linux).", "items": {"$ref": "#/definitions/endpoint"}}},
+        after={"order": {"type": "array", "items": {"type": "string"}, "description": "Node "
+                         "order in the table by name, when it is not the default (IOMMUs, "
+                         "endpoints, other nodes)."},
+               "other_nodes": {"type": "array", "description": "Nodes of types this tool does "
+                               "not know, kept as raw bytes.", "items": other}},
+        definitions={"iommu": iommu, "endpoint": endpoint})
+
+
 SPEC = TableSpec(
     signature="VIOT",
     spec_name="ACPI 6.5 VIOT",
@@ -394,4 +489,5 @@ SPEC = TableSpec(
     mapper="acpitables.mapping.mapper:ViotMapper",
     node_alignment=8,  # every fixed size is a multiple of 8
     dialect=DIALECT,
+    schema_doc=schema_doc,
 )
