@@ -100,8 +100,7 @@ def build(source: str | Path | Any, filename: str | None = None) -> Built:
     try:
         blob = encode_table(table, spec)
     except TableError as exc:
-        path = p.node_paths.get(exc.diagnostic.node or "", ())
-        p.error(path, exc.diagnostic.message)
+        p.from_table([exc.diagnostic], spec.field_keys)  # at its node, or its header key
         p.raise_if_errors()
         raise
     if len(blob) > QEMU_ACPITABLE_MAX:

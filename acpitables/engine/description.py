@@ -121,6 +121,18 @@ def load_schema(name: str) -> dict:
     return json.loads(Path(schema_path(name)).read_text(encoding="utf-8"))
 
 
+def declared_schema(schema_name: str) -> dict | None:
+    """The schema a registered table's declarations give (what the shipped
+    file holds, a test says so): validation follows the declarations, so a
+    table or node kind registered at run time validates too."""
+    from .registry import TABLES  # noqa: PLC0415 -- the registry imports the table modules
+
+    for spec in TABLES.values():
+        if spec.schema == schema_name and spec.schema_doc is not None:
+            return spec.schema_doc()
+    return None
+
+
 def schema_problems(data: Any, schema_name: str, p: Problems) -> None:
     """Every schema error, located. Same verdicts as validating the whole
     schema at once; but a list whose items are constrained per kind
@@ -154,7 +166,7 @@ def _validators(schema_name: str) -> tuple[Any, dict]:
 
     import jsonschema
 
-    schema = copy.deepcopy(load_schema(schema_name))
+    schema = copy.deepcopy(declared_schema(schema_name) or load_schema(schema_name))
     dispatch: dict[str, list] = {}
     for key, prop in schema.get("properties", {}).items():
         items = prop.get("items") if isinstance(prop, dict) else None
@@ -372,6 +384,7 @@ def add_node(nodes: dict[str, Node], node: Node, p: Problems, path: tuple,
                 f"{format_path(p.node_paths[node.name])}")
     ntype = node_types.get(node.type)
     if ntype is not None and not node.raw:
+        node.kind = ntype
         sizes = reserved_sizes(ntype.struct)
         for field, value in (item.get("reserved") or {}).items():
             if field not in sizes:

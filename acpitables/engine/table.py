@@ -105,6 +105,8 @@ class Node:
     offset: int | None = None  # where a decoded node was found
     raw: bool = False  # kept as bytes (unknown or unparseable type)
     length_override: int | None = None  # Length field that differs from the bytes present
+    # The node's declaration (None: raw, or not yet compiled/decoded).
+    kind: "NodeType | None" = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -387,6 +389,7 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
                     raise TableError(f"{len(blob)} bytes is shorter than the {min_len} a "
                                      f"{ntype_spec.label} node needs", offset=pos)
                 node.fields = ntype_spec.parse(blob, spec, {"offset": pos, "table": table})
+                node.kind = ntype_spec
             except (TableError, ConstructError) as exc:
                 why = exc.diagnostic.message if isinstance(exc, TableError) else str(exc)
                 warn(NODE_UNDECODABLE, f"{ntype_spec.label} node cannot be decoded ({why}); kept as raw bytes",

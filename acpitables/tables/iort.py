@@ -913,7 +913,7 @@ def _compile_node(item: dict, index: int, trev: int, column: dict, kinds: dict,
         if key not in used:
             p.error(path + (key,), f"{key!r} is not a field of a revision-{rev} {ntype.label} "
                     "node", key=True)
-    return Node(ntype.code, f, name)
+    return Node(ntype.code, f, name, kind=ntype)
 
 
 def _iommu_map(item: dict, kinds: dict, p: d.Problems, path: tuple) -> list[dict]:
