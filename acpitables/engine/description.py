@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import reprlib
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -72,12 +73,13 @@ class Problems:
                     path = path + ("reserved",)
             elif diag.field in self.data if isinstance(self.data, dict) else False:
                 path = (diag.field,)
-            (self.errors if diag.severity == "error" else self.warnings).append(
-                self._diag(diag.severity, path, diag.message))
+            located = replace(self._diag(diag.severity, path, diag.message), code=diag.code,
+                              source=diag.source)
+            (self.errors if diag.severity == "error" else self.warnings).append(located)
 
     def raise_if_errors(self) -> None:
         if self.errors:
-            unique = {}
+            unique: dict[tuple, Diagnostic] = {}
             for e in self.errors:
                 unique.setdefault((e.line, e.col, e.message), e)
             self.errors = list(unique.values())
@@ -171,7 +173,8 @@ def _validators(schema_name: str) -> tuple[Any, dict]:
     for key, prop in schema.get("properties", {}).items():
         items = prop.get("items") if isinstance(prop, dict) else None
         branches = items.get("allOf") if isinstance(items, dict) else None
-        if branches and all(set(b) == {"if", "then"} for b in branches):
+        if branches and isinstance(items, dict) and all(set(b) == {"if", "then"}
+                                                         for b in branches):
             del items["allOf"]
             dispatch[key] = [(_if_test(b["if"]), jsonschema.Draft7Validator(b["then"]))
                              for b in branches]
@@ -436,7 +439,7 @@ def ordered(nodes: dict[str, Node], desc: dict, p: Problems) -> list[Node]:
 
 def describe_ref(ref: Any) -> Any:
     if isinstance(ref, Ref):
-        return ref.name if ref.name is not None else Hex(ref.offset)
+        return ref.name if ref.name is not None else Hex(ref.offset or 0)
     return ref
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from construct import (Bytes, Construct, ConstructError, Container, GreedyBytes,
                        Int8ul, Int32ul, ListContainer, Struct)
@@ -261,7 +261,7 @@ class TableSpec:
     spec_name: str  # citation, e.g. "ACPI 6.5 VIOT"
     header: Construct  # fields after the SDT header; must have node_count, node_offset
     node_header: Construct  # common node prefix with at least type and length
-    node_types: dict[int, NodeType]
+    node_types: Mapping[int, NodeType]
     name_nodes: Callable[[Table], None]  # give decoded nodes names
     describe: Callable[..., dict]  # Table -> description dict
     compile: Callable[..., Table]  # description -> Table (with a Locator)
@@ -488,7 +488,7 @@ def encode_table(table: Table, spec: TableSpec) -> bytes:
         if not isinstance(ref, Ref):
             return ref
         if ref.name is None:
-            return ref.offset
+            return ref.offset or 0
         if ref.name not in names:
             raise TableError(f"reference to unknown node {ref.name!r}")
         return names[ref.name]

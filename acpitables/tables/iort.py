@@ -546,11 +546,11 @@ def _check_common(c: _Context, node: Node, f: dict) -> None:
         if any(value):
             c.add(RESERVED, node, path, f"reserved bytes are not zero ({value.hex()})")
     for fname, flagset in kind.flags.items():
-        value = f.get(fname)
-        if value is None and fname in MEMORY_ACCESS_FLAGS:
-            value = (f.get("memory_properties") or {}).get(fname)
-        if isinstance(value, int) and value & ~flagset.mask:
-            c.add(FLAGS_RESERVED, node, fname, f"reserved bits 0x{value & ~flagset.mask:X} of "
+        word = f.get(fname)
+        if word is None and fname in MEMORY_ACCESS_FLAGS:
+            word = (f.get("memory_properties") or {}).get(fname)
+        if isinstance(word, int) and word & ~flagset.mask:
+            c.add(FLAGS_RESERVED, node, fname, f"reserved bits 0x{word & ~flagset.mask:X} of "
                   f"{fname} are set")
 
 
@@ -598,7 +598,7 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
         if out is node:
             c.add(MAP_SELF, node, f"{where}.output_reference", f"mapping {j} points at its own "
                   "node")
-        elif out_kind is not None and out_kind.kind not in allowed:
+        elif out is not None and out_kind is not None and out_kind.kind not in allowed:
             names = " or ".join(BY_KIND[t].label for t in allowed) or "nothing"
             c.add(MAP_TARGET, node, f"{where}.output_reference", f"mapping {j} goes to "
                   f"{out.name}, a {out_kind.label} node; a {kind.label} node maps to {names}")
@@ -881,7 +881,7 @@ def _compile_node(item: dict, index: int, trev: int, column: dict, kinds: dict,
             p.warning(path + ("length",), f"explicit node length {item['length']} instead of "
                       "the bytes given")
         return node
-    ntype = BY_KIND[kind]
+    ntype = BY_KIND[str(kind)]
     rev = item.get("revision", default_revision(ntype, column))
     f: dict = {"revision": rev, "identifier": item.get("identifier",
                                                       default_identifier(index, trev))}
@@ -1246,13 +1246,13 @@ def schema_doc() -> dict:
                      "iommu_base": s.integer(32, "StreamID for rid_base."),
                      "length": s.integer(32, "Number of RIDs (exclusive length, as in "
                                          "iommu-map).", minimum=1, extra=1)}}
-    custom = {
+    custom: dict[str, dict] = {
         "mappings": {"type": "array", "items": mapping, "description": DOCS["mappings"]},
         "iommu_map": {"type": "array", "description": DOCS["iommu_map"], "items": iommu_map},
         "bypass_to": {"type": "string", "description": DOCS["bypass_to"]},
         "flags_word": {"type": "boolean", "description": DOCS["flags_word"]},
     }
-    common = {
+    common: dict[str, dict] = {
         "name": s.name(DOCS["name"]),
         "revision": s.integer(8, DOCS["revision"]),
         "identifier": s.integer(32, DOCS["identifier"]),
