@@ -34,7 +34,9 @@ class Diagnostic:
             where = f"{self.file or '<description>'}:"
             where += f"{self.line}:{self.col}: " if self.line else " "
             path = f"{self.path}: " if self.path else ""
-            return f"{where}{path}{self._prefix()}{self.message}"
+            # A description's problems are errors unless labelled otherwise.
+            label = f"{self.severity}: " if self.severity != "error" else ""
+            return f"{where}{path}{label}{self.message}"
         parts = []
         if self.offset is not None:
             parts.append(f"offset 0x{self.offset:X}")
