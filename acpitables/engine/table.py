@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
 from construct import (Bytes, Construct, ConstructError, Container, GreedyBytes,
@@ -201,15 +202,54 @@ def set_path(values: dict, path: str, value: Any) -> None:
     values[_key(values, last)] = value
 
 
+def assign_path(values: dict, path: str, value: Any) -> None:
+    """Set a dotted path in place (decode owns the fields it built; copying
+    as set_path does would make resolving n references O(n^2))."""
+    *parents, last = path.split(".")
+    for part in parents:
+        values = values[_key(values, part)]
+    values[_key(values, last)] = value
+
+
 def _is_greedy(sub: Construct) -> bool:
     while sub is not GreedyBytes and hasattr(sub, "subcon"):
         sub = sub.subcon
     return sub is GreedyBytes
 
 
+@lru_cache(maxsize=None)
+def _flat_rows(struct: Construct) -> tuple[tuple[int, int, str, str], ...] | None:
+    """(offset, size, name, label) of every field of a Struct made only of
+    fixed-size leaves, worked out once; None when a field is nested,
+    greedy or sized by its value."""
+    out, offset = [], 0
+    for sub in struct.subcons:
+        if sub.name is None or sub.name.startswith("_"):
+            continue
+        if _is_greedy(sub) or isinstance(getattr(sub, "subcon", None), Struct):
+            return None
+        inner = getattr(sub, "subcon", None)
+        while inner is not None and not isinstance(inner, Struct) and hasattr(inner, "subcon"):
+            inner = inner.subcon
+        if isinstance(inner, Struct):
+            return None
+        try:
+            size = sub.sizeof()
+        except ConstructError:
+            return None
+        out.append((offset, size, sub.name, sub.docs or sub.name))
+        offset += size
+    return tuple(out)
+
+
 def struct_rows(struct: Construct, values: dict, base: int, prefix: str = "") -> list:
     """Walk a fixed-layout Struct declaration alongside its values, giving
     one row per leaf field: the text view is generated, never hand-written."""
+    flat = _flat_rows(struct) if isinstance(struct, Struct) else None
+    if flat is not None:  # the common case, and the bulk one (ID mappings)
+        get = values.get if isinstance(values, dict) else (lambda name: None)
+        return [(base + off, size, prefix + name, label, get(name))
+                for off, size, name, label in flat]
     rows = []
     offset = base
     for sub in struct.subcons:
@@ -417,9 +457,9 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
                 what = "no node start" if target is None else f"a {type_name(spec, target)} node"
                 warn(REF_DANGLING, f"{path} 0x{target_off:X} points at {what}", offset=node.offset,
                      node=node.name, field=path)
-                set_path(node.fields, path, Ref(offset=target_off))
+                assign_path(node.fields, path, Ref(offset=target_off))
             else:
-                set_path(node.fields, path, Ref(name=target.name))
+                assign_path(node.fields, path, Ref(name=target.name))
     return Decoded(table, warnings, length, spec, header_values, data)
 
 
