@@ -19,7 +19,7 @@ from construct import Int32ul, Int64ul, Struct
 from acpitables import api
 from acpitables.engine import description, nodes, schema
 from acpitables.engine.checks import RULES, SEVERITIES
-from acpitables.engine.nodes import Array, NodeKind, since
+from acpitables.engine.nodes import Array, since
 from acpitables.engine.roles import Role, RoleKind
 from acpitables.errors import DescriptionError
 from acpitables.formats import render

@@ -12,12 +12,11 @@ adds only the rules that really are its own (as hooks).
 from __future__ import annotations
 
 import struct as _struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from construct import (Bytes, Construct, Default, FormatField, Int32ul, Renamed, Struct,
-                       Subconstruct)
+from construct import Bytes, Construct, FormatField, Int32ul, Renamed, Struct
 
 from ..errors import TableError
 from .flags import FlagSet

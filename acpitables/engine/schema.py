@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from construct import Construct, Struct
 
 from .flags import FlagSet
-from .nodes import Array, NodeKind, _bytes_size, _unwrap, inner_struct
+from .nodes import Array, NodeKind, _bytes_size, inner_struct
 
 if TYPE_CHECKING:
     from .table import TableSpec

@@ -28,10 +28,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import TableError
-from ..engine.table import SDT_HEADER, SDT_HEADER_SIZE, Decoded, Dialect, Ref, node_label, struct_rows
+from ..engine.table import SDT_HEADER, SDT_HEADER_SIZE, Decoded, Ref, node_label, struct_rows
 
 LABEL_WIDTH = 34
-NEWEST = 20260408  # the ACPICA release spec.md section 5 was verified with
+NEWEST = 20260408  # the newest ACPICA release the iasl source was checked with
 
 Row = tuple  # (node offset, size, dotted name, label, value); size 0: flag sub-line
 
