@@ -21,7 +21,7 @@ from acpitables.engine import description, nodes, schema
 from acpitables.engine.checks import RULES, SEVERITIES
 from acpitables.engine.nodes import Array, since
 from acpitables.engine.roles import Role, RoleKind
-from acpitables.errors import DescriptionError
+from acpitables.errors import AcpiTablesError, DescriptionError
 from acpitables.formats import render
 from acpitables.tables import iort
 
@@ -47,6 +47,21 @@ def test_decoded_findings_carry_their_rule():
     [finding] = api.decode(blob).warnings
     assert (finding.code, finding.severity) == ("VIOT-RANGE-OWN-IOMMU", "note")
     assert finding.source == RULES["VIOT-RANGE-OWN-IOMMU"].source
+
+
+def test_every_decoded_finding_has_a_declared_rule():
+    tables = [p for p in CORPUS.rglob("*") if p.is_file() and p.read_bytes()[:4] in
+              (b"IORT", b"VIOT")]
+    if not tables:
+        pytest.skip("no corpus")
+    for path in tables:
+        try:
+            findings = api.decode(path.read_bytes()).warnings
+        except AcpiTablesError:
+            continue
+        for f in findings:
+            assert f.code in RULES and RULES[f.code].severity == f.severity, (path, f)
+            assert f.source == RULES[f.code].source
 
 
 def test_qemu_tables_have_only_notes():
