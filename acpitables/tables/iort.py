@@ -309,8 +309,9 @@ NODE_TYPES: dict[int, NodeKind] = {t.code: t for t in [
         since(0, "base_address" / Int64ul * "Config Frame base"),
         since(0, "iwb_index" / Int16ul * "IWB Index"),
     ], (Array("device_name", None, label="Device Name"),), {}, "iwb",
-        Role(RoleKind.ENDPOINT, ("its_group",), match="device_name", match_order=1,
-             msi_only=True, table_revisions=(7,))),
+        # Linux 7.0 honours single mappings on IWB nodes too (issue 9).
+        Role(RoleKind.ENDPOINT, ("its_group",), single_mappings=True, match="device_name",
+             match_order=1, msi_only=True, table_revisions=(7,))),
 ]}
 BY_KIND = {t.kind: t for t in NODE_TYPES.values()}
 ROLES = {code: t.role for code, t in NODE_TYPES.items()}
@@ -404,7 +405,7 @@ MAP_FLAGS = R("IORT-MAP-FLAGS-RESERVED", "warning", "DEN 0049 table 4",
 MAP_SINGLE = R("IORT-MAP-SINGLE", "error", "Linux iort_id_map",
                "Single mapping on a node kind Linux skips it on (ITS group, SMMUv1/v2)")
 MAP_SINGLE_ODD = R("IORT-MAP-SINGLE-ODD", "warning", "DEN 0049 table 4",
-                   "Single mapping on an RMR or IWB node")
+                   "Single mapping on a node kind that does not use one (RMR)")
 MAP_WRAP = R("IORT-MAP-WRAP", "error", "Linux iort_id_map",
              "Mapping runs past ID 0xFFFFFFFF")
 MAP_COUNT = R("IORT-MAP-COUNT-OFF-BY-ONE", "warning", "Linux iort_id_map (FW_BUG)",
