@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Se
 from construct import Bytes, Construct, FormatField, Int32ul, Renamed, Struct
 
 from ..errors import TableError
+from . import description as d
 from .flags import FlagSet
 from .roles import NO_ROLE, Role
 from .table import Node, NodeType, Ref, Table, plain, struct_rows
 from .yamlio import Flow, Hex
 
 if TYPE_CHECKING:
-    from .description import Problems
     from .table import TableSpec
 
 # A fixed-part field: (first node revision, last node revision or None, subcon).
@@ -454,12 +454,10 @@ class NodeKind(NodeType):
                 out[sub.name] = _bytes_size(sub)  # type: ignore[assignment]
         return out
 
-    def compile_fixed(self, item: Mapping[str, Any], rev: int, full: bool, p: "Problems",
+    def compile_fixed(self, item: Mapping[str, Any], rev: int, full: bool, p: d.Problems,
                       path: tuple, ref: Callable[[Any, tuple], Ref], used: set) -> dict:
         """The fixed-part fields of a description item (integers, flags by
         name, references by name, nested structures, reserved bytes)."""
-        from . import description as d  # noqa: PLC0415 -- description imports the engine
-
         f: dict = {}
         body = self.body(rev, full)
         reserved = item.get("reserved") or {}
@@ -514,7 +512,7 @@ class NodeKind(NodeType):
                 f[key] = item.get(key, 0)
         return f
 
-    def compile_arrays(self, item: Mapping[str, Any], p: "Problems", path: tuple,
+    def compile_arrays(self, item: Mapping[str, Any], p: d.Problems, path: tuple,
                        ref: Callable[[Any, tuple], Ref], used: set) -> dict:
         f: dict = {}
         for arr in self.arrays:
@@ -541,8 +539,6 @@ class NodeKind(NodeType):
         """The fixed part and the arrays of a decoded node, as the
         description language writes them (zero values and empty arrays
         left out), then reserved bytes, layout and gaps."""
-        from . import description as d  # noqa: PLC0415
-
         body = self.body_of(f)
         reserved = {}
         for sub in body.subcons:
@@ -615,7 +611,7 @@ def _field_size(st: Struct, name: str) -> int:
     raise KeyError(name)
 
 
-def _latin1(value: Any, p: "Problems", path: tuple) -> str:
+def _latin1(value: Any, p: d.Problems, path: tuple) -> str:
     text = str(value)
     try:
         text.encode("latin-1")
@@ -627,14 +623,13 @@ def _latin1(value: Any, p: "Problems", path: tuple) -> str:
     return text
 
 
-def _compile_elem(arr: Array, value: Any, p: "Problems", path: tuple,
+def _compile_elem(arr: Array, value: Any, p: d.Problems, path: tuple,
                   ref: Callable[[Any, tuple], Ref]) -> dict:
-    from . import description as d  # noqa: PLC0415
-
     out: dict = {}
     flags = arr.flag_map
     value = value if isinstance(value, dict) else {}
-    assert isinstance(arr.elem, Struct)
+    if not isinstance(arr.elem, Struct):  # a declaration error, not an input one
+        raise TypeError(f"{arr.key}: elements are not a Struct")
     for sub in arr.elem.subcons:
         name = sub.name
         size = _bytes_size(sub)
@@ -655,8 +650,6 @@ def _compile_elem(arr: Array, value: Any, p: "Problems", path: tuple,
 
 
 def _describe_elem(arr: Array, elem: Mapping[str, Any]) -> dict:
-    from . import description as d  # noqa: PLC0415
-
     out: dict = {}
     flags = arr.flag_map
     for k, v in elem.items():

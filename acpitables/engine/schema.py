@@ -120,7 +120,8 @@ def _field(sub: Construct, flags: Mapping[str, FlagSet], refs: Iterable[str],
 
 
 def _element(arr: Array, docs: Mapping[str, str]) -> dict:
-    assert isinstance(arr.elem, Struct)
+    if not isinstance(arr.elem, Struct):  # a declaration error
+        raise TypeError(f"{arr.key}: elements are not a Struct")
     props = {}
     for sub in arr.elem.subcons:
         if _bytes_size(sub):
