@@ -269,8 +269,9 @@ def test_toy_kind_is_followed_by_the_mapper(toy):
     from acpitables.mapping.mapper import for_table
 
     mapper = for_table(api.decode(api.build(TOY_YAML).data).table)
-    result = mapper.lookup(0x05)
-    assert (result.kind, result.iommu, result.output_id) == ("translated", "toy0", 0x105)
+    result = mapper.lookup(0x05)  # RID 5 -> toy0 at 0x105 (then its0, as toy0 maps on)
+    assert result.kind == "translated", result
+    assert (result.iommu, result.output_id) == ("toy0", 0x105)
 
 
 # --- kinds are named only where they are declared ---------------------------------
