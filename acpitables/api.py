@@ -198,8 +198,7 @@ def build(source: Source | Mapping[str, Any], filename: str | None = None) -> Bu
     try:
         blob = encode_table(table, spec)
     except TableError as exc:
-        path = p.node_paths.get(exc.diagnostic.node or "", ())
-        p.error(path, exc.diagnostic.message)
+        p.from_table([exc.diagnostic], spec.field_keys)  # at its node, or its header key
         p.raise_if_errors()
         raise
     if len(blob) > QEMU_ACPITABLE_MAX:
@@ -235,12 +234,9 @@ def decode(source: Source) -> Decoded:
     if len(data) < 4:
         raise TableError(f"{len(data)} byte{'s' if len(data) != 1 else ''} is too short for a "
                          f"table header", offset=0)
-    spec = spec_for(data[:4])
-    decoded = decode_table(data, spec)
-    for diag in spec.check(decoded.table):
-        # Decoding is lenient: a rule the table breaks is reported, the
-        # table is still returned. Code and source stay with the finding.
-        decoded.warnings.append(replace(diag, severity="warning"))
+    spec = spec_for(bytes(data[:4]))
+    decoded = decode_table(bytes(data), spec)
+    decoded.warnings.extend(spec.check(decoded.table))  # each with its code and severity
     return decoded
 
 

@@ -322,7 +322,7 @@ def test_a_str_that_names_a_file_is_never_parsed_as_yaml(tmp_path, monkeypatch):
 def test_build_messages_name_the_file_object():
     with open(ARM / "input.yaml", "rb") as fh:
         warnings = acpitables.build(fh).warnings
-    assert str(warnings[0]).startswith(f"{ARM / 'input.yaml'}:18:10: endpoints[0].bus: warning:")
+    assert str(warnings[0]).startswith(f"{ARM / 'input.yaml'}:18:10: endpoints[0].bus: note[VIOT-RANGE-OWN-IOMMU]:")
 
 
 def test_decode_accepts_bytes_paths_and_binary_files():
