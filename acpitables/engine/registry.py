@@ -12,10 +12,13 @@ from typing import Any
 from ..errors import InputError
 from .roles import NO_ROLE, Role
 from .table import TableSpec
+from ..tables import dmar
 from ..tables import iort
+from ..tables import ivrs
 from ..tables import viot
 
-TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC, iort.SPEC)}
+TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC, iort.SPEC,
+                                                                  dmar.SPEC, ivrs.SPEC)}
 
 
 def spec_for(signature: str | bytes) -> TableSpec:

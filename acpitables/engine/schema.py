@@ -62,7 +62,9 @@ def header(spec: "TableSpec", revision: str, title: str, description: str,
            reserved: str = "") -> dict:
     """A whole table schema: the SDT header keys every description has,
     the layout escape hatches, then the table's own `properties`."""
-    offset_bits = next(bits_of(s) for s in spec.header.subcons if s.name == "node_offset")
+    # A header without a node offset (DMAR, IVRS: nodes follow it) has no
+    # node_offset / padding keys.
+    offset_bits = next((bits_of(s) for s in spec.header.subcons if s.name == "node_offset"), 0)
     reserved_size = next((s.sizeof() for s in spec.header.subcons if s.name == "reserved"), 0)
     props: dict = {
         "table": {"const": spec.signature, "description": "Table signature."},
@@ -91,6 +93,8 @@ def header(spec: "TableSpec", revision: str, title: str, description: str,
         **(after or {}),
         **properties,
     }
+    if not offset_bits:
+        del props["node_offset"], props["padding"]
     out: dict = {"$schema": "http://json-schema.org/draft-07/schema#",
                  "$id": f"acpitables:{spec.schema}", "title": title,
                  "description": description, "type": "object", "additionalProperties": False,

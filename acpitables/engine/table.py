@@ -376,7 +376,9 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
 
     hdr = plain(spec.header.parse(data[SDT_HEADER_SIZE:]))
     header_values = dict(plain(sdt), **hdr)
-    count, node_offset = hdr.pop("node_count"), hdr.pop("node_offset")
+    # A header without a node count (DMAR, IVRS): the nodes run to Length.
+    count = hdr.pop("node_count", None)
+    node_offset = hdr.pop("node_offset", spec.header_size)
     table = Table(spec.signature, {k: sdt[k] for k in HEADER_FIELDS}, hdr,
                   checksum=sdt.checksum)
     table.node_offset = node_offset if node_offset != spec.header_size else None
@@ -395,8 +397,12 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
                  field="node_offset")
     pos = node_offset
     hsize = spec.node_header_size
-    for index in range(count):
-        where = f"node {index} of {count}"
+    index = 0
+    while index < count if count is not None else pos < length:
+        where = f"node {index} of {count}" if count is not None else f"node {index}"
+        if count is None and (pos + hsize > length
+                              or spec.node_header.parse(data[pos:pos + hsize]).length < hsize):
+            break  # no node fits here: the rest is kept as trailing bytes
         if pos + hsize > length:
             raise TableError(f"{where}: node header [0x{pos:X}, 0x{pos + hsize:X}) runs past the "
                              f"table end (0x{length:X}); Linux stops parsing here", offset=pos,
@@ -437,6 +443,7 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
                 node.raw, node.fields = True, {"data": blob}
         table.nodes.append(node)
         pos += nlen
+        index += 1
     if pos < length:
         table.trailing = data[pos:length]
         warn(TRAILING, f"{length - pos} bytes after the last node are not part of any node",

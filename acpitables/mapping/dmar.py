@@ -1,0 +1,154 @@
+"""acpitables.mapping.dmar -- the DMAR engine (drivers/iommu/intel/dmar.c,
+iommu.c device_lookup_iommu).
+
+Linux keeps the remapping units in one list: units with scopes at its head
+(so in reverse table order), INCLUDE_PCI_ALL units at its tail (table
+order), a unit with a segment and address already seen left out. A PCI
+device gets the first unit of its segment that lists it, or lists a bridge
+above it (by the bridge's secondary..subordinate bus range), or includes
+all PCI devices; else no IOMMU. The output ID is the requester ID (VT-d
+source-id).
+
+What a table alone cannot say -- where a multi-hop path ends, which buses
+a bridge scope covers -- comes from a Topology; without one the answer
+says what it assumes (mapping/topology.py). Without a topology a bridge's
+secondary bus is only known to be above the bridge's own bus, so devices
+on the root buses get exact answers.
+
+Linux refuses the whole table (host address width below 12, no DRHD, a
+structure past the table end, an unterminated ANDD name) or disables VT-d
+(a DRHD at address 0): every device is a MapError then, doing direct DMA.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..engine.registry import role_of
+from ..engine.table import Node, Table
+from ..tables import dmar as declared
+from .mapper import (RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Result, Span,
+                     TableMapper, Translated, paint)
+from .topology import Topology, assuming, bdf
+
+
+@dataclass(frozen=True)
+class _Caveat:
+    rank: int       # rules before this one are not affected
+    bus_lo: int     # buses below it cannot be behind the bridge / at the path's end
+    text: str
+
+
+class DmarMapper(TableMapper):
+    kind = "DMAR"
+    describes_msi = False
+
+    def __init__(self, table: Table, topology: Topology | None = None):
+        super().__init__(table)
+        self.topology = topology
+        self.refused = self._refusal(table)
+        units: list[Node] = []
+        seen: set[tuple[int, int]] = set()
+        for n in table.nodes:
+            if n.raw or not role_of(table.signature, n).is_iommu:
+                continue
+            key = (n.fields["segment"], n.fields["address"])
+            if key in seen:            # dmar_find_dmaru: the later one is ignored
+                continue
+            seen.add(key)
+            units.append(n)
+        scoped = [u for u in units if not declared.is_catch_all(u)]
+        self.units = list(reversed(scoped)) + [u for u in units if declared.is_catch_all(u)]
+
+    @staticmethod
+    def _refusal(table: Table) -> str | None:
+        if table.fields.get("width", 0) + 1 < 12:
+            return "host address width below 12: Linux rejects the DMAR"
+        nodes = [n for n in table.nodes if not n.raw and n.type == declared.DRHD]
+        if not nodes:
+            return "no DRHD: Linux does not enable VT-d"
+        if any(n.length_override is not None for n in table.nodes):
+            return "a structure runs past the table end: Linux rejects the DMAR"
+        if any(n.raw and n.type == declared.ANDD for n in table.nodes):
+            return "an ANDD name is not NUL-terminated: Linux rejects the DMAR"
+        zero = [n for n in nodes if n.fields["address"] == 0]
+        if zero:
+            return f"{zero[0].name} has register base 0: Linux does not use VT-d at all"
+        return None
+
+    def segments(self) -> list[int]:
+        return sorted({0} | {u.fields["segment"] for u in self.units})
+
+    def _segment_map(self, segment: int, msi: bool) -> IntervalMap:
+        if msi:
+            return IntervalMap.undescribed("a DMAR says nothing about MSIs")
+        if self.refused:
+            return IntervalMap([Span(0, RID_MAX, MapError("dmar-refused", self.refused))])
+        units = [u for u in self.units if u.fields["segment"] == segment]
+        if not units:
+            return IntervalMap.undescribed(f"no DRHD for segment {segment:#x}")
+        rules: list[tuple[int, int, Node]] = []
+        caveats: list[_Caveat] = []
+        topo = self.topology
+        for unit in units:
+            for scope in unit.fields.get("scopes") or ():
+                code = scope["entry_type"]
+                if code not in declared.PCI_SCOPES or not scope.get("path"):
+                    continue
+                hops = [(e["device"], e["function"]) for e in scope["path"]]
+                where = f"{unit.name}'s scope {declared.format_path(scope)}"
+                rid = hops[0][1] | hops[0][0] << 3 | scope["bus"] << 8 if len(hops) == 1 \
+                    else topo.route(segment, scope["bus"], hops) if topo is not None else None
+                if rid is None:
+                    caveats.append(_Caveat(len(rules), scope["bus"] + 1,
+                                           f"{where} (a {len(hops)}-hop path) names no device "
+                                           "here; only a PCI topology says which"))
+                    continue
+                rules.append((rid, rid, unit))
+                if code != declared.BRIDGE:
+                    continue
+                bridge = topo.bridge(segment, rid) if topo is not None else None
+                if bridge is not None:
+                    rules.append((bridge.secondary << 8, bridge.subordinate << 8 | 0xFF, unit))
+                elif topo is None:
+                    caveats.append(_Caveat(len(rules), (rid >> 8) + 1,
+                                           f"no device is behind bridge {bdf(rid, segment)} "
+                                           f"({where}); a PCI topology says which buses are"))
+            if declared.is_catch_all(unit):
+                rules.append((0, RID_MAX, unit))
+        spans = []
+        points = [c.bus_lo << 8 for c in caveats if c.bus_lo <= 0xFF]
+        gap = (f"no DRHD of segment {segment:#x} lists it or a bridge above it, and none has "
+               "INCLUDE_PCI_ALL")
+        for a, b, win in paint(rules, 0, RID_MAX, points):
+            result: Result
+            if win is None:
+                result = Bypass(BypassReason.NO_MATCH, gap)
+            else:
+                unit = rules[win][2]
+                result = Translated(unit.name, a, (unit.name,))
+            rank = len(rules) if win is None else win
+            doubts = [c.text for c in caveats if c.rank <= rank and c.bus_lo <= a >> 8]
+            if doubts:
+                result = assuming(result, "; ".join(doubts))
+            spans.append(Span(a, b, result))
+        return IntervalMap(spans)
+
+    def lookup_device(self, path: str, input_id: int | None = None, msi: bool = False) -> Result:
+        """An ACPI namespace device (ANDD) by its path: the DRHD whose
+        namespace scope carries its device number (dmar_acpi_insert_dev_scope);
+        the ID is the scope's source-id."""
+        if self.refused:
+            return MapError("dmar-refused", self.refused)
+        andds = [n for n in self.table.nodes if n.type == declared.ANDD and not n.raw
+                 and n.fields["object_name"] == path]
+        if not andds:
+            return Bypass(BypassReason.NO_DESCRIPTION, f"no ANDD names {path}")
+        number = andds[0].fields["device_number"]
+        for unit in self.units:
+            for scope in unit.fields.get("scopes") or ():
+                if (scope["entry_type"] == declared.NAMESPACE
+                        and scope["enumeration_id"] == number and scope.get("path")):
+                    hop = scope["path"][-1]
+                    rid = scope["bus"] << 8 | hop["device"] << 3 | hop["function"]
+                    return Translated(unit.name, rid, (andds[0].name, unit.name))
+        return Bypass(BypassReason.NO_MATCH, f"no namespace scope carries ANDD {number}")
