@@ -281,7 +281,7 @@ def _int_option(value: Optional[str], what: str) -> Optional[int]:
 
 
 def _span_text(span, segment: int) -> str:
-    from .mapping.mapper import Translated
+    from .mapping.results import Translated
     from .engine.pci import format_bdf
     bdfs = format_bdf(span.start)
     if span.end != span.start:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from acpitables import api
 from acpitables.mapping import dt
 from acpitables.cli import app
-from acpitables.mapping.mapper import Translated, for_table
+from acpitables.mapping import Translated, for_table
 from acpitables.mapping.io import agree, open_mapper
 from acpitables.engine.registry import TABLES
 

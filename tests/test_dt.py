@@ -9,7 +9,7 @@ import pytest
 from acpitables.mapping.dt import (DtMap, DtMapper, DtTarget, map_from_text, mapper_from_dtb,
                            mapper_from_file, parse_cells)
 from acpitables.errors import InputError
-from acpitables.mapping.mapper import Bypass, BypassReason, MapError, Translated
+from acpitables.mapping import Bypass, BypassReason, MapError, Translated
 
 NO_MATCH = BypassReason.NO_MATCH
 needs_dtc = pytest.mark.skipif(shutil.which("dtc") is None,

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import InputError
-from .mapper import (U32, RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Mapper,
+from ..engine.pci import format_bdf
+from ..errors import InputError, TableError
+from .results import (U32, RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Mapper,
                      Span, Translated, compact, paint)
 
 COMPATS = ("linux-7.2", "linux-7.1", "linux-5.2")
@@ -175,6 +176,13 @@ class DtMap:
             target, out, base = payload
             off = a - base
             ids = tuple((off + o) & U32 for o in out)
+            if not ids:
+                # #iommu-cells = <0>: of_map_id() returns the target with
+                # args_count 0 -- translated, with no ID (one IOMMU per
+                # master, as single-context IOMMUs are).
+                spans.append(Span(a, b, Translated(target.name, 0, (self.owner, target.name),
+                                                   id_cells=0), 0))
+                continue
             spans.append(Span(a, b, Translated(target.name, ids[0], (self.owner, target.name),
                                                ids if len(ids) > 1 else ())))
         return spans
@@ -472,17 +480,33 @@ class DtExport:
         return DtMapper(hosts)
 
 
-def _entries(imap: IntervalMap) -> tuple[list[tuple[int, str, int, int]], int | None]:
+def _entries(imap: IntervalMap, segment: int, prop: str) -> tuple[list[tuple[int, str, int, int]],
+                                                                   int | None]:
+    """The translated spans of one segment as map entries (id-base, label,
+    out-base, length), and a mask when one is needed. Entries are ranges:
+    Devicetree maps a range linearly (out = out-base + id - id-base), and
+    the mask applies to every entry of the host bridge, so several RIDs
+    that share one output ID are expressible only when they are the whole
+    segment (mask 0, one entry). Anything else is refused, not written as
+    one entry per RID."""
     spans = imap.translated()
     if (len(spans) == 1 and spans[0].step == 0 and spans[0].start == 0
             and spans[0].end == RID_MAX):            # one ID for every RID: mask 0
         return [(0, dt_label(spans[0].result.iommu), spans[0].result.output_id, 1)], 0
-    out = []
+    out: list[tuple[int, str, int, int]] = []
     for s in spans:
         label = dt_label(s.result.iommu)
-        if s.step == 0 and s.end > s.start:          # same output for several RIDs
-            out += [(rid, label, s.result.output_id, 1) for rid in range(s.start, s.end + 1)]
-        elif out and out[-1][1] == label and out[-1][0] + out[-1][3] == s.start \
+        if s.step == 0 and s.end > s.start:
+            raise TableError(
+                f"segment {segment} RIDs {format_bdf(s.start, segment)}.."
+                f"{format_bdf(s.end, segment)} ({s.end - s.start + 1} RIDs) all map to ID "
+                f"0x{s.result.output_id:X} of {s.result.iommu}: a Devicetree {prop} entry maps "
+                f"IDs linearly and {prop}-mask applies to the whole host bridge, so this "
+                "constant range (an IORT single mapping that does not cover the whole "
+                "segment) has no exact Devicetree form",
+                + (f" (via {' -> '.join(s.result.chain)})" if s.result.chain else ""),
+                node=s.result.chain[0] if s.result.chain else None)
+        if out and out[-1][1] == label and out[-1][0] + out[-1][3] == s.start \
                 and out[-1][2] + out[-1][3] == s.result.output_id:
             base, _, first_out, n = out[-1]         # continues the previous entry
             out[-1] = (base, label, first_out, n + s.end - s.start + 1)
@@ -498,12 +522,12 @@ def export_dt(mapper: Mapper) -> DtExport:
     exp = DtExport()
     for seg in mapper.segments():
         props: dict = {}
-        entries, mask = _entries(mapper.segment_map(seg))
+        entries, mask = _entries(mapper.segment_map(seg), seg, "iommu-map")
         if entries:
             props["iommu-map"] = entries
             if mask is not None:
                 props["iommu-map-mask"] = mask
-        m_entries, m_mask = _entries(mapper.segment_map(seg, msi=True))
+        m_entries, m_mask = _entries(mapper.segment_map(seg, msi=True), seg, "msi-map")
         if m_entries:                                 # only an IORT says where MSIs go
             props["msi-map"] = m_entries
             if m_mask is not None:

@@ -602,8 +602,8 @@ ROLES = {
     SMMU_V3: Role(RoleKind.IOMMU, ("its_group",), deviceid_index=smmu_v3_deviceid_index),
     PMCG: Role(RoleKind.BRIDGE, ("its_group",), deviceid_index=pmcg_deviceid_index),
     RMR: Role(RoleKind.BRIDGE, ("smmu", "smmu_v3"), table_revisions=(3, 4, 5, 6, 7)),
-    IWB: Role(RoleKind.ENDPOINT, ("its_group",), match="device_name", match_order=1,
-              msi_only=True, table_revisions=(7,)),
+    IWB: Role(RoleKind.ENDPOINT, ("its_group",), single_mappings=True, match="device_name",
+              match_order=1, msi_only=True, table_revisions=(7,)),
 }
 for _code, _role in ROLES.items():
     NODE_TYPES[_code].role = _role
@@ -1346,5 +1346,5 @@ SPEC = TableSpec(
     revisions=BUILD_REVISIONS,
     label="IO Remapping Table",
     field_keys=FIELD_KEYS,
-    mapper="acpitables.mapping.mapper:IortMapper",
+    mapper="acpitables.mapping.iort:IortMapper",
 )

@@ -35,8 +35,8 @@ _IOMMU_KINDS = ("virtio_iommu_pci", "virtio_iommu_mmio")
 ROLES = {
     PCI_RANGE: Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="pci_range"),
     MMIO: Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="base_address"),
-    VIRTIO_IOMMU_PCI: Role(RoleKind.IOMMU),
-    VIRTIO_IOMMU_MMIO: Role(RoleKind.IOMMU),
+    VIRTIO_IOMMU_PCI: Role(RoleKind.IOMMU, match="pci_function"),   # the IOMMU is this function
+    VIRTIO_IOMMU_MMIO: Role(RoleKind.IOMMU, match="base_address"),
 }
 
 
@@ -350,6 +350,6 @@ SPEC = TableSpec(
     revisions=(0,),
     label="Virtual I/O Translation Table",
     field_keys=FIELD_KEYS,
-    mapper="acpitables.mapping.mapper:ViotMapper",
+    mapper="acpitables.mapping.viot:ViotMapper",
     node_alignment=8,  # spec 2.5: every fixed size is a multiple of 8
 )
