@@ -358,6 +358,7 @@ def map_command(
                 typer.echo(f"segment {seg} ({'MSI' if msi else 'IOMMU'}):")
                 for s in spans:
                     typer.echo("  " + _span_text(s, seg))
+        _skipped(m)
         return
     if rid is not None:
         try:
@@ -388,6 +389,16 @@ def map_command(
         typer.echo(json.dumps({"input": input, "device": what, **r.as_dict()}, indent=2))
     else:
         typer.echo(f"{what}: {r}")
+    _skipped(m)
+
+
+def _skipped(m) -> None:
+    """Tables of a directory or dump that did not decode: named, and the
+    exit status says the input was not all good."""
+    for d in getattr(m, "skipped", ()):
+        _err(f"error: {d} (table skipped)")
+    if getattr(m, "skipped", ()):
+        raise typer.Exit(1)
 
 
 @app.command(epilog=MAP_EPILOG)
@@ -454,7 +465,11 @@ def export_dt(
     if m.kind == "DT":
         _err("error: export-dt reads a description or ACPI tables, not a Devicetree")
         raise typer.Exit(1)
-    write_output(output, dt.render_dts(dt.export_dt(m), Path(input).name, standalone, host_label))
+    try:
+        exp = dt.export_dt(m)
+    except AcpiTablesError as exc:
+        raise _fail(exc, f"{input}: ") from None
+    write_output(output, dt.render_dts(exp, Path(input).name, standalone, host_label))
 
 # ---------------------------- end of the mapper section ----------------------
 

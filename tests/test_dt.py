@@ -238,3 +238,34 @@ def test_cli_property_values_and_input_are_exclusive(tmp_path):
     assert _cli("map", str(f), "--iommu-map", "<0 &a 0 1>", "--rid", "0").exit_code == 2
     r = _cli("map", "--iommu-map", "<0x0 &a zz>", "--rid", "0")
     assert r.exit_code == 1 and "cannot read" in r.output
+
+
+def test_zero_iommu_cells_translates_without_an_id_and_later_entries_still_work():
+    # v7.2 of_map_id(): cells = #iommu-cells = 0, so an entry is (id-base,
+    # phandle, length) and a match gives the target with args_count 0; the
+    # "length > 1 && cells > 1" refusal does not apply. Entry 1: 0x0..0xF ->
+    # &single (0 cells); entry 2: 0x10..0x1F -> &smmu 0x100 (1 cell).
+    from oracles import linux_of
+    targets = {"single": DtTarget("single", cells=0), "smmu": DtTarget("smmu", cells=1)}
+    from acpitables.mapping.dt import DtHost
+    m = DtMapper([DtHost("pcie", 0, map_from_text("<0x0 &single 0x10>, <0x10 &smmu 0x100 0x10>",
+                                                       targets=targets), DtMap(None, msi=True))])
+    r = m.lookup(0x05)
+    assert isinstance(r, Translated) and r.iommu == "single" and r.id_cells == 0
+    assert "no ID" in str(r)
+    assert m.lookup(0x15).output_id == 0x105
+    assert isinstance(m.lookup(0x20), Bypass)
+    cells = [0x0, 1, 0x10, 0x10, 2, 0x100, 0x10]
+    plain = {1: (0, True), 2: (1, True)}
+    for rid, expect in ((0x05, ("T", 1, ())), (0x15, ("T", 2, (0x105,))), (0x20, ("F", "no-match"))):
+        assert linux_of.of_map_id(cells, None, plain, rid) == expect
+
+
+def test_msi_map_gap_means_no_msi_domain_and_the_id_unchanged():
+    # of_msi_xlate(): the first node with an msi-map decides; no entry
+    # covers RID 0x100, so the ID comes back unchanged with no controller.
+    m = DtMapper.from_entries(msi_map=[(0, "its", 0x1000, 0x100)])
+    assert m.lookup(0x10, msi=True).output_id == 0x1010
+    r = m.lookup(0x100, msi=True)
+    assert isinstance(r, Bypass) and r.msi and r.device_id == 0x100
+    assert "no MSI domain" in str(r)

@@ -79,14 +79,14 @@ class AcpiMapper(Mapper):
         for m in self.engines:
             if hasattr(m, "lookup_device"):
                 return m.lookup_device(path, input_id, msi)
-        return Bypass(BypassReason.NO_DESCRIPTION, "no table names devices by path (IORT)",
+        return Bypass(BypassReason.NO_DESCRIPTION, "no table names devices by ACPI path",
                       msi=msi)
 
     def lookup_address(self, base: int) -> Result:
         for m in self.engines:
             if hasattr(m, "lookup_address"):
                 return m.lookup_address(base)
-        return Bypass(BypassReason.NO_DESCRIPTION, "no table describes MMIO endpoints (VIOT)")
+        return Bypass(BypassReason.NO_DESCRIPTION, "no table describes MMIO endpoints")
 
 
 def for_tables(tables: Iterable[Table]) -> Mapper:

@@ -503,7 +503,7 @@ def _entries(imap: IntervalMap, segment: int, prop: str) -> tuple[list[tuple[int
                 f"0x{s.result.output_id:X} of {s.result.iommu}: a Devicetree {prop} entry maps "
                 f"IDs linearly and {prop}-mask applies to the whole host bridge, so this "
                 "constant range (an IORT single mapping that does not cover the whole "
-                "segment) has no exact Devicetree form",
+                "segment) has no exact Devicetree form"
                 + (f" (via {' -> '.join(s.result.chain)})" if s.result.chain else ""),
                 node=s.result.chain[0] if s.result.chain else None)
         if out and out[-1][1] == label and out[-1][0] + out[-1][3] == s.start \

@@ -60,20 +60,20 @@ class IortMapper(TableMapper):
     # -- which node a device starts from (iort_find_dev_node) ---------------
     def _starts(self, match: str, msi: bool) -> list[Node]:
         """Nodes a device is matched against, in the order Linux scans
-        them: by the role's match_order (IORT: named components, then IWB
-        nodes), table order within one kind; MSI-only kinds on the MSI path."""
+        them: by the role's match_order, table order within one kind;
+        MSI-only kinds on the MSI path only."""
         found = [n for n in self.table.nodes
                  if self.role(n).match == match and (msi or not self.role(n).msi_only)]
         return sorted(found, key=lambda n: self.role(n).match_order)
 
-    def root_complex(self, segment: int, msi: bool = False) -> Node | None:
+    def host_bridge(self, segment: int, msi: bool = False) -> Node | None:
         """The FIRST host-bridge node of the segment (Linux assumes one)."""
         for n in self._starts(MATCH_SEGMENT, msi):
             if n.fields.get(MATCH_SEGMENT) == segment:
                 return n
         return None
 
-    def named_component(self, path: str, msi: bool = False) -> Node | None:
+    def platform_device(self, path: str, msi: bool = False) -> Node | None:
         """The first node whose device_name equals the path byte for byte."""
         for n in self._starts(MATCH_NAME, msi):
             if n.fields.get(MATCH_NAME) == path:
@@ -225,24 +225,25 @@ class IortMapper(TableMapper):
         return out
 
     def _segment_map(self, segment: int, msi: bool) -> IntervalMap:
-        rc = self.root_complex(segment, msi)
+        rc = self.host_bridge(segment, msi)
         if rc is None:
-            return IntervalMap.undescribed(f"no IORT root complex for segment {segment}")
+            return IntervalMap.undescribed(f"no IORT node has pci_segment_number {segment}")
         return IntervalMap(self.walk(rc, 0, RID_MAX, 0, 1, msi_end if msi else iommu_end))
 
     # -- platform devices ----------------------------------------------------
     def lookup_device(self, path: str, input_id: int | None = None, msi: bool = False) -> Result:
         """A platform device by its ACPI path (byte-exact, e.g. \\_SB_.DEV0):
-        named components, and on the MSI path then IWB nodes.
+        the endpoint kinds matched by device_name, in match_order (MSI-only
+        kinds on the MSI path).
 
         Without an input ID, the IOMMU path (iort_iommu_configure_id) takes
         mapping indices 0, 1, ... each a single mapping, stopping at the
         first that does not reach an IOMMU; the MSI path
         (iort_pmsi_get_dev_id) takes the first index that reaches an MSI
         controller."""
-        nc = self.named_component(path, msi)
+        nc = self.platform_device(path, msi)
         if nc is None:
-            return Bypass(BypassReason.NO_DESCRIPTION, f"no IORT named component {path!r}",
+            return Bypass(BypassReason.NO_DESCRIPTION, f"no IORT node has device_name {path!r}",
                           msi=msi, device_id=input_id if msi else None)
         wanted = msi_end if msi else iommu_end
         if input_id is not None:

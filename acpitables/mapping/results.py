@@ -46,11 +46,11 @@ class BypassReason(str, Enum):
 
 @dataclass(frozen=True)
 class Translated:
-    iommu: str                     # the IOMMU's name (the ITS group's on the MSI path)
+    iommu: str                     # the IOMMU's name (the MSI controller's on the MSI path)
     output_id: int                 # endpoint ID / StreamID / DeviceID (first cell)
     chain: tuple[str, ...] = ()    # nodes followed, start first, IOMMU last
     cells: tuple[int, ...] = ()    # DT v7.2 multi-cell specifier (empty: one cell)
-    more_ids: tuple[int, ...] = ()  # IORT named component: further single-mapping IDs
+    more_ids: tuple[int, ...] = ()  # a platform device: further single-mapping IDs
     id_cells: int = 1              # DT: the target's #iommu-cells; 0 = no ID at all
 
     kind = "translated"
