@@ -290,6 +290,8 @@ def _span_text(span, segment: int) -> str:
     r = span.result
     if not isinstance(r, Translated):
         return head + str(r)
+    if not r.id_cells:
+        return f"{head}-> {r.iommu} (no ID: #iommu-cells = <0>)"
     text = f"{head}-> {r.iommu} 0x{r.output_id:x}"
     if span.end != span.start:
         text += " (every ID)" if span.step == 0 else \
