@@ -5,6 +5,7 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from acpitables.mapping.dt import (DtMap, DtMapper, DtTarget, map_from_text, mapper_from_dtb,
                            mapper_from_file, parse_cells)
@@ -269,3 +270,33 @@ def test_msi_map_gap_means_no_msi_domain_and_the_id_unchanged():
     r = m.lookup(0x100, msi=True)
     assert isinstance(r, Bypass) and r.msi and r.device_id == 0x100
     assert "no MSI domain" in str(r)
+
+
+@settings(max_examples=80, deadline=None, print_blob=True)
+@given(st.lists(st.tuples(st.integers(0, 0x60), st.integers(1, 4), st.lists(st.integers(0, 0x1000),
+                                                                             min_size=0, max_size=2),
+                          st.integers(0, 0x30)), min_size=1, max_size=6),
+       st.sampled_from([None, 0xFFFF, 0xFFF8, 0x3F]),
+       st.dictionaries(st.integers(1, 4), st.tuples(st.sampled_from([None, 0, 1, 2]), st.booleans()),
+                       min_size=1, max_size=4))
+def test_v7_2_spans_match_the_linux_of_map_id_loop(entries, mask, targets):
+    # raw cells: (id-base, phandle, out cells as many as drawn, length); the
+    # phandle may name no node, a 0/1/2-cell or an unavailable target
+    from oracles import linux_of
+    cells = []
+    for base, ph, out, length in entries:
+        cells += [base, ph, *out, length]
+    m = DtMap(cells, mask, {ph: DtTarget(f"t{ph}", c, ok) for ph, (c, ok) in targets.items()})
+    for rid in range(0, 0x70):
+        got = m.lookup(rid)
+        want = linux_of.of_map_id(cells, mask, targets, rid)
+        if want[0] == "T":
+            assert isinstance(got, Translated) and got.iommu == f"t{want[1]}", (rid, got, want)
+            args = got.cells if got.cells else (() if got.id_cells == 0 else (got.output_id,))
+            assert args == want[2], (rid, got, want)
+        elif want[1] == "no-match":
+            assert isinstance(got, Bypass) and got.reason is BypassReason.NO_MATCH, (rid, got)
+        elif want[1] == "unavailable":
+            assert isinstance(got, Bypass) and got.reason is BypassReason.TARGET_UNAVAILABLE
+        else:
+            assert isinstance(got, MapError), (rid, got, want)

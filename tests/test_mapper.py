@@ -159,7 +159,7 @@ def oracle_kind(result, table):
     return ("F", result.reason)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, print_blob=True)
 @given(st.lists(st.tuples(st.integers(0, 0x3F), st.integers(0, 0x3F), st.integers(0, 2),
                           st.integers(0, 0xFFFF)), min_size=1, max_size=8),
        st.integers(0, 0x3F))
@@ -425,7 +425,7 @@ def test_iort_named_components():
     assert kind(m.lookup_device("\\_SB_.MSI0", msi=True)) == ("T", "its", 0x30)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, print_blob=True)
 @given(st.lists(st.tuples(st.integers(0, 0x30), st.integers(0, 0x10), st.integers(0, 0x100),
                           st.integers(0, 4), st.booleans()), min_size=1, max_size=8),
        st.lists(st.tuples(st.integers(0, 0x200), st.integers(0, 0x80), st.integers(0, 0x1000),

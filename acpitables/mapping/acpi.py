@@ -10,7 +10,7 @@ path belongs to the first table whose format describes MSIs.
 from __future__ import annotations
 
 import importlib
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..engine.registry import TABLES
 from ..engine.table import Table
@@ -23,7 +23,7 @@ from .results import Bypass, BypassReason, IntervalMap, Mapper, Result, overlay
 SCAN_ORDER = ("IORT", "RIMT", "VIOT")
 
 
-def engine_class(signature: str) -> type[Mapper]:
+def engine_class(signature: str) -> Callable[[Table], Mapper]:
     """The mapper engine a table's registry entry names."""
     spec = TABLES.get(signature)
     if spec is None or not spec.mapper:

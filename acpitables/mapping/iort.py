@@ -81,9 +81,8 @@ class IortMapper(TableMapper):
         return None
 
     def segments(self) -> list[int]:
-        segs = sorted({n.fields.get(MATCH_SEGMENT) for n in self._starts(MATCH_SEGMENT, True)}
-                      - {None})
-        return segs or [0]
+        segs = {n.fields.get(MATCH_SEGMENT) for n in self._starts(MATCH_SEGMENT, True)}
+        return sorted(s for s in segs if isinstance(s, int)) or [0]
 
     # -- one node's mappings -------------------------------------------------
     def deviceid_index(self, node: Node) -> int | None:

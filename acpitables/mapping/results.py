@@ -191,6 +191,7 @@ def _merged_step(a: Span, b: Span) -> int | None:
     one-ID span fits either step."""
     if not isinstance(a.result, Translated):
         return a.step
+    candidates: tuple[int, ...]
     if a.start == a.end and b.start == b.end:
         candidates = (1, 0)
     elif a.start == a.end:
@@ -210,7 +211,8 @@ def compact(spans: Iterable[Span]) -> list[Span]:
     for s in spans:
         if out and _continues(out[-1], s):
             prev = out[-1]
-            out[-1] = Span(prev.start, s.end, prev.result, _merged_step(prev, s))
+            step = _merged_step(prev, s)     # not None: _continues said so
+            out[-1] = Span(prev.start, s.end, prev.result, prev.step if step is None else step)
         else:
             out.append(s)
     return out

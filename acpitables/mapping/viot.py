@@ -28,7 +28,7 @@ def _declared_role(table: Table, node: Node) -> tuple[Role, int | None]:
     (Linux sizes a node by its type before it parses it)."""
     spec = TABLES.get(table.signature)
     ntype = spec.node_types.get(node.type) if spec is not None else None
-    if ntype is None:
+    if spec is None or ntype is None:
         return NO_ROLE, None
     try:
         need = ntype.min_length(spec, None)
