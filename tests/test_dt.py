@@ -300,3 +300,11 @@ def test_v7_2_spans_match_the_linux_of_map_id_loop(entries, mask, targets):
             assert isinstance(got, Bypass) and got.reason is BypassReason.TARGET_UNAVAILABLE
         else:
             assert isinstance(got, MapError), (rid, got, want)
+
+
+def test_multi_id_entry_onto_multi_cell_target_is_einval_even_when_the_target_is_disabled():
+    # found by the linux_of oracle: of_map_id() returns -EINVAL for a
+    # matched length-2 entry onto a 2-cell target before of_iommu looks at
+    # the target's status, so the answer is the error, not "unavailable"
+    m = DtMap([0x0, 4, 0x0, 0x0, 0x2], None, {4: DtTarget("t4", 2, False)})
+    assert isinstance(m.lookup(0), MapError) and m.lookup(0).reason == "EINVAL"

@@ -151,12 +151,14 @@ class DtMap:
             if target is None:                       # 7.1: found only on a match
                 rules.append((base, hi, MapError("dangling-reference",
                                                  f"{where}: phandle 0x{ph:X} names no node")))
+            elif length > 1 and ncells > 1:
+                # of_map_id() refuses this before the IOMMU layer ever
+                # looks at the target's status
+                rules.append((base, hi, MapError("EINVAL", f"{where}: a {length}-ID range cannot "
+                                                 f"map onto {ncells}-cell specifiers")))
             elif not target.available:
                 rules.append((base, hi, Bypass(BypassReason.TARGET_UNAVAILABLE,
                                                f"{target.name} is not available (status)")))
-            elif length > 1 and ncells > 1:
-                rules.append((base, hi, MapError("EINVAL", f"{where}: a {length}-ID range cannot "
-                                                 f"map onto {ncells}-cell specifiers")))
             else:
                 rules.append((base, hi, (target, out, base)))
         gap: Result
