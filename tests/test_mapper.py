@@ -703,3 +703,50 @@ def test_iort_corpus_matches_the_linux_walk_on_every_rid():
                         (path.name, seg, hex(rid), msi)
         compared += 1
     assert compared
+
+
+@settings(max_examples=60, deadline=None, print_blob=True)
+@given(st.lists(st.tuples(st.integers(0, 0x20), st.integers(0, 4), st.integers(0, 0x100),
+                          st.integers(0, 4), st.booleans()), max_size=5),
+       st.lists(st.tuples(st.integers(0, 0x20), st.integers(0, 4), st.integers(0, 0x100),
+                          st.integers(0, 4), st.booleans()), max_size=4),
+       st.booleans(), st.integers(0, 5))
+def test_platform_devices_match_linux(nc_maps, iwb_maps, same_name, smmu_rev):
+    # nodes: 0 its, 1 smmu a (-> its, DeviceID index 1 when MSI-wired),
+    # 2 smmu b (no mappings), 3 PMCG (MSI overflow: DeviceID from mapping
+    # 0); an NC and an IWB, both maybe named the same. Targets 0..3 and 4 =
+    # a NULL reference.
+    targets = [0, 1, 2, 3, ("off", 0)]
+    rows = lambda maps: [(b, n, out, targets[t], int(single)) for b, n, out, t, single in maps]
+    iwb_name = b"\\_SB_.DEV0" if same_name else b"\\_SB_.IWB0"
+    data = acpi_bytes.iort([
+        ("its", {}, []),
+        ("smmu3", {"rev": smmu_rev, "gsivs": (0, 0, 0, 0), "index": 1},
+         [(0, 0xFFFF, 0x10000, 0, 0), (0, 0, 0x9000, 0, 1)]),
+        ("smmu3", {}, []),
+        ("pmcg", {"ref": 1, "gsiv": 0}, [(0, 0, 0x500, 0, 1)]),
+        ("nc", {"path": b"\\_SB_.DEV0"}, rows(nc_maps)),
+        ("iwb", {"path": iwb_name}, rows(iwb_maps))])
+    t = decoded(data)
+    m, linux = IortMapper(t), linux_iort.Iort(data)
+    for path in (b"\\_SB_.DEV0", iwb_name):
+        mine = m.lookup_device(path.decode())
+        want = linux.platform_iommu(path)
+        if want[0] == "T":
+            assert isinstance(mine, Translated)
+            assert (t.node(mine.iommu).offset, [mine.output_id, *mine.more_ids]) == want[1:]
+        else:
+            assert not isinstance(mine, Translated), (path, mine, want)
+        assert oracle_kind(m.lookup_device(path.decode(), msi=True), t) == \
+            linux.platform_msi(path), path
+        for ident in (0, 3, 0x10):
+            assert oracle_kind(m.lookup_device(path.decode(), ident, msi=True), t) == \
+                _linux_with_id(linux, path, ident), (path, ident)
+
+
+def _linux_with_id(linux, path, ident):
+    """iort_msi_map_id() for a platform device with an input ID."""
+    node = linux.named(path, True)
+    if node is None:
+        return ("F", "no-description")
+    return linux.node_map_id(node, ident, linux_iort.MSI_MASK)
