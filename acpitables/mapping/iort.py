@@ -242,7 +242,12 @@ class IortMapper(TableMapper):
         controller."""
         nc = self.platform_device(path, msi)
         if nc is None:
-            return Bypass(BypassReason.NO_DESCRIPTION, f"no IORT node has device_name {path!r}",
+            why = f"no IORT node has device_name {path!r}"
+            other = None if msi else self.platform_device(path, True)
+            if other is not None:
+                why = (f"only {self.kind_label(other)} {node_label(other)} has device_name "
+                       f"{path!r}, and Linux consults it for MSIs only")
+            return Bypass(BypassReason.NO_DESCRIPTION, why,
                           msi=msi, device_id=input_id if msi else None)
         wanted = msi_end if msi else iommu_end
         if input_id is not None:
