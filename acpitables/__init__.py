@@ -9,7 +9,7 @@
 The API lives in acpitables.api (see its docstring for what a str, bytes,
 Path or file object means to each function) and is re-exported here; the
 mapper names (for_table, for_tables, Translated, Bypass, MapError, Result)
-come from acpitables.mapping.mapper. Each is imported on first use.
+come from acpitables.mapping. Each is imported on first use.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
                       validate_description, validate_table)
     from .batch import Policy, Report
     from .engine.table import Decoded, Table
-    from .mapping.mapper import Bypass, MapError, Result, Translated, for_table, for_tables
+    from .mapping import Bypass, MapError, Result, Translated, for_table, for_tables
 
 __version__ = "0.1.0"
 
@@ -36,7 +36,7 @@ _LAZY = {
     **dict.fromkeys(("Decoded", "Table"), "engine.table"),
     **dict.fromkeys(("Report", "Policy"), "batch"),
     **dict.fromkeys(("Translated", "Bypass", "MapError", "Result", "for_table", "for_tables"),
-                    "mapping.mapper"),
+                    "mapping"),
 }
 
 __all__ = ["build", "decode", "describe", "validate", "dump", "load_description",

@@ -32,7 +32,7 @@ from .errors import AcpiTablesError, DescriptionError, Diagnostic
 
 if TYPE_CHECKING:
     from .engine.table import Decoded
-    from .mapping.mapper import Mapper
+    from .mapping.results import Mapper
 
 EPILOG = "Exit status: 0 ok; 1 bad input (description, table or file); 2 usage error."
 app = typer.Typer(add_completion=True, no_args_is_help=True, help=(
@@ -596,7 +596,7 @@ def _int_option(value: Optional[str], what: str) -> Optional[int]:
 
 
 def _span_text(span: Any, segment: int) -> str:
-    from .mapping.mapper import Translated
+    from .mapping.results import Translated
     from .engine.pci import format_bdf
     bdfs = format_bdf(span.start)
     if span.end != span.start:
@@ -605,6 +605,8 @@ def _span_text(span: Any, segment: int) -> str:
     r = span.result
     if not isinstance(r, Translated):
         return head + str(r)
+    if not r.id_cells:
+        return f"{head}-> {r.iommu} (no ID: #iommu-cells = <0>)"
     text = f"{head}-> {r.iommu} 0x{r.output_id:x}"
     if span.end != span.start:
         text += " (every ID)" if span.step == 0 else \
@@ -673,6 +675,7 @@ def map_command(
                 typer.echo(f"segment {seg} ({'MSI' if msi else 'IOMMU'}):")
                 for s in spans:
                     typer.echo("  " + _span_text(s, seg))
+        _skipped(m)
         return
     if rid is not None:
         try:
@@ -703,6 +706,16 @@ def map_command(
         typer.echo(json.dumps({"input": input, "device": what, **r.as_dict()}, indent=2))
     else:
         typer.echo(f"{what}: {r}")
+    _skipped(m)
+
+
+def _skipped(m) -> None:
+    """Tables of a directory or dump that did not decode: named, and the
+    exit status says the input was not all good."""
+    for d in getattr(m, "skipped", ()):
+        _err(f"error: {d} (table skipped)")
+    if getattr(m, "skipped", ()):
+        raise typer.Exit(1)
 
 
 @app.command(cls=_Command, epilog=MAP_EPILOG)
@@ -773,7 +786,11 @@ def export_dt(
         _err("error: export-dt reads a description or ACPI tables, not a Devicetree")
         raise typer.Exit(1)
     source = "<stdin>" if input == "-" else Path(input).name
-    write_output(output, dt.render_dts(dt.export_dt(m), source, standalone, host_label))
+    try:
+        exp = dt.export_dt(m)
+    except AcpiTablesError as exc:
+        raise _fail(exc, f"{source}: ") from None
+    write_output(output, dt.render_dts(exp, source, standalone, host_label))
 
 
 DT_LABEL_MAX = 31  # Devicetree spec 6.2: a label is 1 to 31 characters

@@ -264,9 +264,8 @@ def test_toy_kind_is_in_the_schema_and_the_text_view(toy):
     assert re.search(r"Doorbell : 00000020", text)
 
 
-@pytest.mark.xfail(reason="needs the role-driven mapper (mapping branch)", strict=False)
 def test_toy_kind_is_followed_by_the_mapper(toy):
-    from acpitables.mapping.mapper import for_table
+    from acpitables.mapping import for_table
 
     mapper = for_table(api.decode(api.build(TOY_YAML).data).table)
     result = mapper.lookup(0x05)  # RID 5 -> toy0 at 0x105 (then its0, as toy0 maps on)
@@ -303,8 +302,8 @@ def test_node_kinds_are_named_only_in_their_table_module(table):
     offenders = []
     for path in sorted(package.rglob("*.py")):
         rel = path.relative_to(package).as_posix()
-        if rel == f"tables/{table}.py" or rel.startswith("mapping/"):
-            continue  # mapping/ moves to roles on its own branch
+        if rel == f"tables/{table}.py":
+            continue
         for tok in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
             hit = (tok.type == tokenize.NAME and tok.string in names) or (
                 tok.type == tokenize.STRING and not tok.string.startswith(("f", "F"))

@@ -1298,7 +1298,7 @@ SPEC = TableSpec(
     revisions=BUILD_REVISIONS,
     label="IO Remapping Table",
     field_keys=FIELD_KEYS,
-    mapper="acpitables.mapping.mapper:IortMapper",
+    mapper="acpitables.mapping.iort:IortMapper",
     dialect=DIALECT,
     schema_doc=schema_doc,
 )

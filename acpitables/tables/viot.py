@@ -55,7 +55,7 @@ def viot_node(code: int, kind: str, label: str, role: Role, *fields,
 
 NODE_TYPES = {t.code: t for t in [
     viot_node(PCI_RANGE, "pci_range", "PCI Range",
-              Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="pci_range"),
+              Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="segment_bdf_range"),
               "endpoint_start" / Int32ul * "Endpoint start",
               "segment_start" / Int16ul * "PCI Segment start",
               "segment_end" / Int16ul * "PCI Segment end",
@@ -71,11 +71,13 @@ NODE_TYPES = {t.code: t for t in [
               "output_node" / Int16ul * "Output node",
               "reserved" / Default(Bytes(6), bytes(6)) * "Reserved",
               refs=("output_node",)),
-    viot_node(VIRTIO_IOMMU_PCI, "virtio_iommu_pci", "VirtIO-PCI IOMMU", Role(RoleKind.IOMMU),
+    viot_node(VIRTIO_IOMMU_PCI, "virtio_iommu_pci", "VirtIO-PCI IOMMU",
+              Role(RoleKind.IOMMU, match="pci_function"),  # the IOMMU is this function
               "segment" / Int16ul * "PCI Segment",
               "bdf" / Int16ul * "PCI BDF number",
               "reserved" / Default(Bytes(8), bytes(8)) * "Reserved"),
-    viot_node(VIRTIO_IOMMU_MMIO, "virtio_iommu_mmio", "VirtIO-MMIO IOMMU", Role(RoleKind.IOMMU),
+    viot_node(VIRTIO_IOMMU_MMIO, "virtio_iommu_mmio", "VirtIO-MMIO IOMMU",
+              Role(RoleKind.IOMMU, match="base_address"),
               "reserved" / Default(Bytes(4), bytes(4)) * "Reserved",
               "base_address" / Int64ul * "Base address"),
 ]}
@@ -486,7 +488,7 @@ SPEC = TableSpec(
     revisions=(0,),
     label="Virtual I/O Translation Table",
     field_keys=FIELD_KEYS,
-    mapper="acpitables.mapping.mapper:ViotMapper",
+    mapper="acpitables.mapping.viot:ViotMapper",
     node_alignment=8,  # every fixed size is a multiple of 8
     dialect=DIALECT,
     schema_doc=schema_doc,
