@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine.registry import role_of
 from ..engine.table import Node, Table
 from ..tables import dmar as declared
-from .mapper import (RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Result, Span,
-                     TableMapper, Translated, paint)
+from .results import (RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Result, Span,
+                      TableMapper, Translated, paint)
 from .topology import Topology, assuming, bdf
 
 
@@ -45,11 +44,11 @@ class DmarMapper(TableMapper):
     def __init__(self, table: Table, topology: Topology | None = None):
         super().__init__(table)
         self.topology = topology
-        self.refused = self._refusal(table)
+        self.refused = declared.linux_refusal(table)
         units: list[Node] = []
         seen: set[tuple[int, int]] = set()
         for n in table.nodes:
-            if n.raw or not role_of(table.signature, n).is_iommu:
+            if n.raw or not self.role(n).is_iommu:
                 continue
             key = (n.fields["segment"], n.fields["address"])
             if key in seen:            # dmar_find_dmaru: the later one is ignored
@@ -58,22 +57,6 @@ class DmarMapper(TableMapper):
             units.append(n)
         scoped = [u for u in units if not declared.is_catch_all(u)]
         self.units = list(reversed(scoped)) + [u for u in units if declared.is_catch_all(u)]
-
-    @staticmethod
-    def _refusal(table: Table) -> str | None:
-        if table.fields.get("width", 0) + 1 < 12:
-            return "host address width below 12: Linux rejects the DMAR"
-        nodes = [n for n in table.nodes if not n.raw and n.type == declared.DRHD]
-        if not nodes:
-            return "no DRHD: Linux does not enable VT-d"
-        if any(n.length_override is not None for n in table.nodes):
-            return "a structure runs past the table end: Linux rejects the DMAR"
-        if any(n.raw and n.type == declared.ANDD for n in table.nodes):
-            return "an ANDD name is not NUL-terminated: Linux rejects the DMAR"
-        zero = [n for n in nodes if n.fields["address"] == 0]
-        if zero:
-            return f"{zero[0].name} has register base 0: Linux does not use VT-d at all"
-        return None
 
     def segments(self) -> list[int]:
         return sorted({0} | {u.fields["segment"] for u in self.units})
@@ -91,8 +74,8 @@ class DmarMapper(TableMapper):
         topo = self.topology
         for unit in units:
             for scope in unit.fields.get("scopes") or ():
-                code = scope["entry_type"]
-                if code not in declared.PCI_SCOPES or not scope.get("path"):
+                kind = declared.scope_kind(scope)
+                if kind not in ("endpoint", "bridge") or not scope.get("path"):
                     continue
                 hops = [(e["device"], e["function"]) for e in scope["path"]]
                 where = f"{unit.name}'s scope {declared.format_path(scope)}"
@@ -104,7 +87,7 @@ class DmarMapper(TableMapper):
                                            "here; only a PCI topology says which"))
                     continue
                 rules.append((rid, rid, unit))
-                if code != declared.BRIDGE:
+                if kind != "bridge":
                     continue
                 bridge = topo.bridge(segment, rid) if topo is not None else None
                 if bridge is not None:
@@ -139,16 +122,15 @@ class DmarMapper(TableMapper):
         the ID is the scope's source-id."""
         if self.refused:
             return MapError("dmar-refused", self.refused)
-        andds = [n for n in self.table.nodes if n.type == declared.ANDD and not n.raw
-                 and n.fields["object_name"] == path]
-        if not andds:
+        found = declared.namespace_device(self.table, path)
+        if found is None:
             return Bypass(BypassReason.NO_DESCRIPTION, f"no ANDD names {path}")
-        number = andds[0].fields["device_number"]
+        declaration, number = found
         for unit in self.units:
             for scope in unit.fields.get("scopes") or ():
-                if (scope["entry_type"] == declared.NAMESPACE
+                if (declared.scope_kind(scope) == "namespace"
                         and scope["enumeration_id"] == number and scope.get("path")):
                     hop = scope["path"][-1]
                     rid = scope["bus"] << 8 | hop["device"] << 3 | hop["function"]
-                    return Translated(unit.name, rid, (andds[0].name, unit.name))
+                    return Translated(unit.name, rid, (declaration.name, unit.name))
         return Bypass(BypassReason.NO_MATCH, f"no namespace scope carries ANDD {number}")

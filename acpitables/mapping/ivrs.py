@@ -22,11 +22,10 @@ is what the bridge issues.
 from __future__ import annotations
 
 from ..engine.pci import format_bdf
-from ..engine.registry import role_of
 from ..engine.table import Node, Table
 from ..tables import ivrs as declared
-from .mapper import (RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Result, Span,
-                     TableMapper, Translated)
+from .results import (RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Result, Span,
+                      TableMapper, Translated)
 from .topology import Topology, assuming
 
 ID_SPACE = RID_MAX + 1
@@ -40,9 +39,9 @@ class IvrsMapper(TableMapper):
         super().__init__(table)
         self.topology = topology
         self.chosen = declared.chosen_ivhd_type(table)
-        self.units = [n for n in declared.units(table) if role_of(table.signature, n).is_iommu]
+        self.units = [n for n in declared.units(table) if self.role(n).is_iommu]
         self.refused = None
-        if not any(not n.raw and n.type in declared.IVHD_TYPES for n in table.nodes):
+        if not declared.has_ivhd(table):
             self.refused = "no IVHD block: Linux finds no AMD IOMMU"
         elif not self.units:
             self.refused = (f"Linux picks subtable type 0x{self.chosen:02X}, no IVHD type: "
@@ -98,7 +97,7 @@ class IvrsMapper(TableMapper):
                     put(dev, dev, unit)
                 elif code == declared.SPECIAL:
                     put(e["used_id"], e["used_id"], unit)
-                elif code == declared.HID and unit.type == declared.IVHD_40 \
+                elif code == declared.HID and declared.takes_hid_entries(unit) \
                         and e["hid"].strip(b"\0 "):
                     put(dev, dev, unit)
                     uid = e.get("uid") or b""

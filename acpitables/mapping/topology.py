@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from ..engine.pci import format_bdf, parse_bdf
-from .mapper import Bypass, Translated
+from .results import Bypass, Translated
 
 
 @dataclass(frozen=True)

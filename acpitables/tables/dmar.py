@@ -53,11 +53,11 @@ PATH_ENTRY = Struct("device" / Int8ul * "PCI Path", "function" / Int8ul * "PCI P
 SCOPE_SIZE = SCOPE.sizeof()  # 6
 
 # Scope types (ACPI_DMAR_SCOPE_TYPE_*): description key -> code.
-ENDPOINT, BRIDGE, IOAPIC, HPET, NAMESPACE = 1, 2, 3, 4, 5
-SCOPE_KINDS = {"endpoint": ENDPOINT, "bridge": BRIDGE, "ioapic": IOAPIC, "hpet": HPET,
-               "namespace": NAMESPACE}
+SCOPE_ENDPOINT, SCOPE_BRIDGE, SCOPE_IOAPIC, SCOPE_HPET, SCOPE_NAMESPACE = 1, 2, 3, 4, 5
+SCOPE_KINDS = {"endpoint": SCOPE_ENDPOINT, "bridge": SCOPE_BRIDGE, "ioapic": SCOPE_IOAPIC,
+               "hpet": SCOPE_HPET, "namespace": SCOPE_NAMESPACE}
 SCOPE_NAMES = {v: k for k, v in SCOPE_KINDS.items()}
-PCI_SCOPES = (ENDPOINT, BRIDGE)  # what dmar_insert_dev_scope matches against PCI devices
+PCI_SCOPES = (SCOPE_ENDPOINT, SCOPE_BRIDGE)  # what dmar_insert_dev_scope matches against PCI devices
 
 
 def _scope_size(blob: bytes, off: int, end: int) -> int | None:
@@ -140,6 +140,38 @@ def is_catch_all(node: Node) -> bool:
     return bool(node.fields.get("flags", 0) & 0x1)
 
 
+def scope_kind(scope: dict) -> str | None:
+    """endpoint, bridge, ioapic, hpet, namespace -- or None for a reserved type."""
+    return SCOPE_NAMES.get(scope["entry_type"])
+
+
+def linux_refusal(table: Table) -> str | None:
+    """Why Linux uses no VT-d at all with this table (parse_dmar_table,
+    dmar_walk_remapping_entries, dmar_parse_one_andd, dmar_validate_one_drhd),
+    or None."""
+    if table.fields.get("width", 0) + 1 < 12:
+        return "host address width below 12: Linux rejects the DMAR"
+    units = [n for n in table.nodes if not n.raw and n.type == DRHD]
+    if not units:
+        return "no DRHD: Linux does not enable VT-d"
+    if any(n.length_override is not None for n in table.nodes):
+        return "a structure runs past the table end: Linux rejects the DMAR"
+    if any(n.raw and n.type == ANDD for n in table.nodes):
+        return "an ANDD name is not NUL-terminated: Linux rejects the DMAR"
+    zero = [n for n in units if n.fields["address"] == 0]
+    if zero:
+        return f"{zero[0].name} has register base 0: Linux does not use VT-d at all"
+    return None
+
+
+def namespace_device(table: Table, path: str) -> tuple[Node, int] | None:
+    """The ANDD declaring the ACPI device `path`, and its device number."""
+    for n in table.nodes:
+        if n.type == ANDD and not n.raw and n.fields["object_name"] == path:
+            return n, n.fields["device_number"]
+    return None
+
+
 # --- names for decoded nodes -------------------------------------------------
 
 def name_nodes(table: Table) -> None:
@@ -208,7 +240,7 @@ SCOPE_ODD = R("DMAR-SCOPE-ODD-LENGTH", "warning", "VT-d 8.3.1",
 SCOPE_NO_PATH = R("DMAR-SCOPE-NO-PATH", "error", "VT-d 8.3.1; Linux dmar_match_pci_path",
                   "Device scope without a path entry (matches no device)")
 SCOPE_KIND = R("DMAR-SCOPE-KIND", "warning", "VT-d 8.3.1",
-               "IOAPIC, HPET or namespace scope outside a DRHD (Linux ignores it)")
+               "SCOPE_IOAPIC, SCOPE_HPET or namespace scope outside a DRHD (Linux ignores it)")
 RMRR_RANGE = R("DMAR-RMRR-RANGE", "warning", "Linux dmar_parse_one_rmrr (FW_BUG, still used)",
                "RMRR base not 4 KiB aligned, limit + 1 not aligned, or limit not above base")
 RHSA_UNIT = R("DMAR-RHSA-UNIT", "warning", "Linux dmar_parse_one_rhsa (FW_BUG)",
@@ -316,7 +348,7 @@ def check(table: Table) -> list[Diagnostic]:
                 out.add(SCOPE_NO_PATH, node, where, "device scope with no path entry")
             if any(scope.get("reserved", b"")):
                 out.add(RESERVED, node, where + ".reserved", "reserved byte is not zero")
-            if code == NAMESPACE:
+            if code == SCOPE_NAMESPACE:
                 used_andds.add(scope["enumeration_id"])
                 if scope["enumeration_id"] not in andds:
                     out.add(NAMESPACE_ANDD, node, where, f"namespace scope enumeration ID "
@@ -506,8 +538,8 @@ def schema_doc() -> dict:
                  "endpoint": dict(path, description="PCI endpoint scope (type 1): its path."),
                  "bridge": dict(path, description="PCI sub-hierarchy scope (type 2): the "
                                 "bridge's path; every device below it is in scope."),
-                 "ioapic": s.integer(8, "IOAPIC scope (type 3): the IOAPIC ID."),
-                 "hpet": s.integer(8, "MSI-capable HPET scope (type 4): the HPET number."),
+                 "ioapic": s.integer(8, "SCOPE_IOAPIC scope (type 3): the SCOPE_IOAPIC ID."),
+                 "hpet": s.integer(8, "MSI-capable SCOPE_HPET scope (type 4): the SCOPE_HPET number."),
                  "namespace": s.integer(8, "ACPI namespace device scope (type 5): the ANDD "
                                         "device number."),
                  "type": s.integer(8, "A scope type code without a name (reserved types)."),

@@ -202,6 +202,15 @@ def units(table: Table) -> list[Node]:
     return [n for n in table.nodes if n.type == chosen and not n.raw]
 
 
+def has_ivhd(table: Table) -> bool:
+    return any(not n.raw and n.type in IVHD_TYPES for n in table.nodes)
+
+
+def takes_hid_entries(node: Node) -> bool:
+    """Linux init_iommu_from_acpi honours ACPI HID entries in 40h blocks only."""
+    return node.type == IVHD_40
+
+
 def last_devid(node: Node) -> int:
     """Linux find_last_devid_from_ivhd for one block: ALL -> 0xFFFF, else the
     highest SELECT / RANGE END / ALIAS SELECT / EXT SELECT device ID."""
