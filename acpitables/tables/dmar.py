@@ -188,7 +188,7 @@ def name_nodes(table: Table) -> None:
 # "/DD.F" (the device on the secondary bus of the bridge before it):
 # "00:1c.4/00.0". "BB:" alone is a scope with no path entries.
 
-PATH_RE = re.compile(r"^\s*([0-9a-fA-F]{1,2}):((?:[0-9a-fA-F]{1,2}\.[0-7])(?:/[0-9a-fA-F]{1,2}\.[0-7])*)?\s*$")
+PATH_RE = re.compile(r"^\s*([0-9a-fA-F]{1,2}):((?:[0-9a-fA-F]{1,2}\.[0-9a-fA-F]{1,2})(?:/[0-9a-fA-F]{1,2}\.[0-9a-fA-F]{1,2})*)?\s*$")
 
 
 def format_path(scope: dict) -> str:
@@ -202,12 +202,10 @@ def parse_path(text: Any, p: d.Problems, path: tuple) -> tuple[int, list[dict]]:
         p.error(path, f"{text!r} is not a scope path (bus:dev.fn, then /dev.fn per hop: "
                 "'00:1c.4/00.0')")
         return 0, []
-    hops = []
+    hops = []  # out-of-range numbers are the checks' business (DMAR-SCOPE-PATH)
     for hop in (m.group(2) or "").split("/") if m.group(2) else ():
         dev, fn = hop.split(".")
-        if int(dev, 16) > 0x1F:
-            p.error(path, f"device {dev} does not fit 5 bits")
-        hops.append({"device": int(dev, 16), "function": int(fn)})
+        hops.append({"device": int(dev, 16), "function": int(fn, 16)})
     return int(m.group(1), 16), hops
 
 
@@ -239,6 +237,9 @@ SCOPE_ODD = R("DMAR-SCOPE-ODD-LENGTH", "warning", "VT-d 8.3.1",
               "Device scope length that is not 6 + 2 per path entry")
 SCOPE_NO_PATH = R("DMAR-SCOPE-NO-PATH", "error", "VT-d 8.3.1; Linux dmar_match_pci_path",
                   "Device scope without a path entry (matches no device)")
+SCOPE_PATH = R("DMAR-SCOPE-PATH", "error", "VT-d 8.3.1",
+               "Path entry whose device is above 1Fh or function above 7 (names no PCI "
+               "function)")
 SCOPE_KIND = R("DMAR-SCOPE-KIND", "warning", "VT-d 8.3.1",
                "SCOPE_IOAPIC, SCOPE_HPET or namespace scope outside a DRHD (Linux ignores it)")
 RMRR_RANGE = R("DMAR-RMRR-RANGE", "warning", "Linux dmar_parse_one_rmrr (FW_BUG, still used)",
@@ -342,10 +343,14 @@ def check(table: Table) -> list[Diagnostic]:
                 out.add(SCOPE_KIND, node, where, f"{SCOPE_NAMES[code]} scope in a "
                         f"{kind.label}; only DRHDs carry them")
             if scope.get("extra"):
-                out.add(SCOPE_ODD, node, where, f"scope length {scope['length']} leaves "
+                size = SCOPE_SIZE + 2 * len(scope.get("path") or ()) + len(scope["extra"])
+                out.add(SCOPE_ODD, node, where, f"scope length {size} leaves "
                         f"{len(scope['extra'])} byte(s) after the path entries")
             if not scope.get("path") and code in SCOPE_NAMES:
                 out.add(SCOPE_NO_PATH, node, where, "device scope with no path entry")
+            if any(e["device"] > 0x1F or e["function"] > 7 for e in scope.get("path") or ()):
+                out.add(SCOPE_PATH, node, where, f"path {format_path(scope)} names no PCI "
+                        "function (device above 1f or function above 7)")
             if any(scope.get("reserved", b"")):
                 out.add(RESERVED, node, where + ".reserved", "reserved byte is not zero")
             if code == SCOPE_NAMESPACE:
@@ -581,6 +586,8 @@ def schema_doc() -> dict:
                              "of base_address.")}
     structures = s.declared_nodes(NODE_TYPES.values(), common, docs, custom,
                                   "One remapping structure.")
+    # Structure types are 16-bit (the declared-node schema assumes 8).
+    structures["properties"]["type"]["oneOf"][1] = s.integer(16)
     out = s.header(
         SPEC, "Table revision (1 or 2 in real tables; default 1).",
         "acpitables DMAR description",
