@@ -36,8 +36,8 @@ def load_description(source: str | Path, filename: str | None = None) -> tuple[A
     if isinstance(source, Path):
         filename = filename or str(source)
         try:
-            source = source.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            source = source.read_bytes()  # yamlio decodes, locating bytes that are not text
+        except OSError as exc:
             why = getattr(exc, "strerror", None) or exc
             raise DescriptionError([Diagnostic("error", f"cannot read: {why}",
                                                file=filename)]) from None
