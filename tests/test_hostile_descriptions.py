@@ -199,3 +199,43 @@ def test_export_dt_host_label_is_checked(label, tmp_path):
     assert "internal error" not in result.stderr, result.stderr
     assert result.returncode in (1, 2), result.stderr  # refused as bad input or usage
     assert not (tmp_path / "t.dts").exists()
+
+
+# --- the loader's rules, one by one ---------------------------------------------------
+
+@pytest.mark.parametrize("text, value", [
+    ("v: !!int 0x10", 16), ("v: !!int -7", -7), ("v: !!float 12", 12.0), ("v: !!float .inf", float("inf")),
+    ("v: !!bool TRUE", True), ("v: !!null ~", None), ("v: !!str 12", "12"),
+    ("v: !!seq [1]", [1]), ("v: !!map {a: 1}", {"a": 1}),
+])
+def test_explicit_tags_on_values_they_fit_still_load(text, value):
+    from acpitables.engine.yamlio import load
+
+    assert load(text + "\n")["v"] == value
+
+
+@pytest.mark.parametrize("data, where", [
+    ("table: VIOT\n".encode("utf-16"), None),  # UTF-16 with its BOM is YAML text
+    (b"\xef\xbb\xbftable: VIOT\n", None),     # so is UTF-8 with a BOM
+    (b"table: VIOT\n\n  x: \xc3\n", (3, 6)),  # a cut-off UTF-8 sequence
+    (b"table: VIOT\noem_id: \xe9t\xe9\n", (2, 9)),  # Latin-1, not UTF-8
+    ("table: VIOT\noem_id: a\udcffb\n", (2, 10)),  # surrogateescape'd stdin
+    ("table: VIOT\n\x1b[31m: 1\n", (2, 1)),
+])
+def test_text_that_is_not_yaml_is_located(data, where):
+    from acpitables.engine.yamlio import load
+
+    if where is None:
+        assert load(data, "board.yaml")["table"] == "VIOT"
+        return
+    with pytest.raises(DescriptionError) as info:
+        load(data, "board.yaml")
+    [problem] = info.value.problems
+    assert (problem.file, problem.line, problem.col) == ("board.yaml", *where), str(problem)
+    assert "\n" not in problem.message and "position" not in problem.message
+
+
+def test_binary_tag_is_not_plain_data():
+    with pytest.raises(DescriptionError) as info:
+        api.build("table: VIOT\noem_id: !!binary QUJD\n", "board.yaml")
+    assert str(info.value).startswith("board.yaml:2:9: tag '!!binary' is not allowed")
