@@ -186,5 +186,6 @@ else
 fi
 
 mv "$STATUS.new" "$STATUS"
+bash "$REPO/tools/provision-guests.sh" || note "provision-guests.sh failed"  # RISC-V + x86 IOMMU guests
 note "done in $(( $(date +%s) - START )) s; status in $STATUS"
 exit 0
