@@ -373,3 +373,17 @@ def test_namespace_device_by_acpi_path():
     r = DmarMapper(table).lookup_device(r"\_SB.PCI0.I2C1")
     assert r.iommu == "drhd2" and r.output_id == rid("00:15.0")
     assert DmarMapper(table).lookup_device(r"\_SB.NONE").kind == "bypass"
+
+
+def test_topology_from_a_plain_description():
+    """A topology read from plain data resolves a two-hop RMRR-style path
+    and a bridge's bus range; a hop through no known bridge names nothing."""
+    topo = Topology.from_dict({"bridges": [
+        {"bdf": "00:1c.4", "secondary": 2, "subordinate": 3},
+        {"bdf": "02:00.0", "secondary": 3, "subordinate": 3, "pcie_to_pci": True}]})
+    assert topo.route(0, 0, [(0x1C, 4), (0, 0)]) == rid("02:00.0")
+    assert topo.route(0, 0, [(0x1D, 0), (0, 0)]) is None
+    assert [b.rid for b in topo.upstream(0, rid("03:01.0"))] == [rid("02:00.0"), rid("00:1c.4")]
+    m = mapper("{bridge: '00:1c.4'}", topology=topo)
+    assert who(m, "03:01.0") == "A" and who(m, "04:00.0") == "B"
+    assert not isinstance(m.lookup(rid("04:00.0")), TranslatedIf)

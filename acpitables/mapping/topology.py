@@ -82,7 +82,8 @@ class Topology:
 
     def upstream(self, segment: int, rid: int) -> list[Bridge]:
         """The bridges above a function, nearest first (dev->bus->self)."""
-        out, bus = [], rid >> 8
+        out: list[Bridge] = []
+        bus = rid >> 8
         seen = set()
         while True:
             parent = next((b for b in self.bridges.values() if b.segment == segment

@@ -299,7 +299,7 @@ def check(table: Table) -> list[Diagnostic]:
         for key, value in f.items():
             if "reserved" in key and isinstance(value, bytes) and any(value):
                 out.add(RESERVED, node, key, f"reserved bytes are not zero ({value.hex()})")
-        for key, flagset in kind.flags.items():
+        for key, flagset in (kind.flags if kind is not None else {}).items():
             if f.get(key, 0) & ~flagset.mask:
                 out.add(FLAGS_RESERVED, node, key, f"{key} 0x{f[key]:02X} sets reserved bits")
         if node.type == DRHD:
@@ -471,7 +471,7 @@ def describe_dmar(table: Table) -> dict:
         desc["flags"] = DMAR_FLAGS.describe(table.fields["flags"])
     if any(x.severity == "error" for x in check(table)):
         desc["lenient"] = True
-    units = {}
+    units: dict[int, list[str]] = {}
     for n in table.nodes:
         if n.type == DRHD and not n.raw:
             units.setdefault(n.fields["address"], []).append(n.name)
