@@ -46,16 +46,26 @@ class IvrsMapper(TableMapper):
         elif not self.units:
             self.refused = (f"Linux picks subtable type 0x{self.chosen:02X}, no IVHD type: "
                             "the AMD IOMMU driver fails to initialise")
+        # (HID, UID) -> (unit, device ID), first registration kept; the
+        # per-segment tables are built per segment map and not kept (a table
+        # of many segments must not hold 64 Ki entries for each).
         self.hids: dict[tuple[str, str], tuple[Node, int]] = {}
-        self._tables: dict[int, tuple[list, list, int]] = {}
+        for unit in self.units:
+            if not declared.takes_hid_entries(unit):
+                continue
+            for e in unit.fields.get("devices") or ():
+                if e["type"] == declared.HID and "data" not in e and e["hid"].strip(b"\0 "):
+                    uid = e.get("uid") or b""
+                    uid_text = (str(uid[0]) if e["uid_format"] == 1 and uid
+                                else uid.decode("latin-1") if e["uid_format"] == 2 else "")
+                    self.hids.setdefault((declared.describe_id8(e["hid"]), uid_text),
+                                         (unit, e["device_id"]))
 
     def segments(self) -> list[int]:
         return sorted({0} | {u.fields["pci_segment_group"] for u in self.units})
 
     def _apply(self, segment: int) -> tuple[list, list, int]:
         """rlookup (unit or None per device ID), alias table, last device ID."""
-        if segment in self._tables:
-            return self._tables[segment]
         units = [u for u in self.units if u.fields["pci_segment_group"] == segment]
         last = max((declared.last_devid(u) for u in units), default=0)
         owner: list = [None] * ID_SPACE
@@ -100,15 +110,9 @@ class IvrsMapper(TableMapper):
                 elif code == declared.HID and declared.takes_hid_entries(unit) \
                         and e["hid"].strip(b"\0 "):
                     put(dev, dev, unit)
-                    uid = e.get("uid") or b""
-                    uid_text = (str(uid[0]) if e["uid_format"] == 1 and uid
-                                else uid.decode("latin-1") if e["uid_format"] == 2 else "")
-                    self.hids.setdefault((declared._describe_id8(e["hid"]), uid_text),
-                                         (unit, dev))
         for unit in units:      # init_iommu_one_late: "this is a lie!"
             owner[unit.fields["device_id"]] = "self"
-        self._tables[segment] = (owner, alias, last)
-        return self._tables[segment]
+        return owner, alias, last
 
     def _segment_map(self, segment: int, msi: bool) -> IntervalMap:
         if msi:
@@ -160,8 +164,6 @@ class IvrsMapper(TableMapper):
         """A platform device from an ACPI HID entry, as 'HID:UID' (or 'HID')."""
         if self.refused:
             return MapError("ivrs-refused", self.refused)
-        for seg in self.segments():
-            self._apply(seg)
         hid, _, uid = path.partition(":")
         hit = self.hids.get((hid, uid))
         if hit is None:

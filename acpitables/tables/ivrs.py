@@ -593,7 +593,7 @@ def _id8(value: Any, p: d.Problems, path: tuple) -> bytes:
     return raw[:8].ljust(8, b"\0")
 
 
-def _describe_id8(raw: bytes) -> str:
+def describe_id8(raw: bytes) -> str:
     text = raw.rstrip(b"\0")
     if all(0x20 <= b < 0x7F for b in text) and not text.startswith(b"hex:"):
         return text.decode()
@@ -677,9 +677,9 @@ def _describe_entries(entries: list[dict]) -> list[dict]:
             if e["device_id"]:
                 item["device_id"] = Hex(e["device_id"])
         elif code == HID:
-            item["acpi_hid"] = _describe_id8(e["hid"])
+            item["acpi_hid"] = describe_id8(e["hid"])
             if any(e["cid"]):
-                item["cid"] = _describe_id8(e["cid"])
+                item["cid"] = describe_id8(e["cid"])
             uid, fmt = e.get("uid") or b"", e["uid_format"]
             text_ok = all(0x20 <= b < 0x7F for b in uid)
             if uid and fmt == 2 and text_ok:
