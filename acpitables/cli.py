@@ -1,45 +1,131 @@
 """acpitables: cli.py -- the command line, a thin layer over acpitables.api.
 
-Exit codes: 0 ok, 1 bad input (or, for diff/validate --strict, a finding),
-2 usage. Messages go to stderr, results to stdout or -o FILE. Outputs are
-written atomically: a failed command never clobbers an existing file.
+Conventions, the same for every command:
+
+* Exit status: 0 ok, 1 bad input (or, for diff/agree/validate --strict, a
+  finding), 2 usage. Messages go to stderr, results to stdout or -o FILE.
+* `-` is standard input wherever an input is read, standard output for -o.
+* Writing: -o FILE replaces FILE (it was named, so that is what was asked
+  for); a file name the tool picks itself (build's <signature>.aml) is not
+  replaced without --force; binary never goes to a terminal without
+  --force. Files are written atomically (a failed command leaves an
+  existing file as it was); a new file gets the umask's mode, a replaced
+  one keeps its mode (QEMU run by libvirt as another user must read it).
+
+Start-up matters (a CI sweep runs this thousands of times): the modules a
+command needs are imported inside it, not here.
 """
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
 
 import typer
 
-from . import __version__, api
-from .formats import acpidump
-from .formats import dsl
-from .formats import render
-from .formats import sources
-from .engine.description import load_schema, schema_path
+from . import __version__
 from .errors import AcpiTablesError, DescriptionError, Diagnostic
-from .engine.registry import TABLES
+
+if TYPE_CHECKING:
+    from .engine.table import Decoded
+    from .mapping.results import Mapper
 
 EPILOG = "Exit status: 0 ok; 1 bad input (description, table or file); 2 usage error."
 app = typer.Typer(add_completion=True, no_args_is_help=True, help=(
     "Build, decode and check ACPI VIOT and IORT tables (which IOMMU translates which "
-    "device)."), epilog=EPILOG, pretty_exceptions_enable=False)
+    "device)."), epilog=EPILOG, pretty_exceptions_enable=False,
+    # Plain click help: conventional, and it does not import rich.
+    rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
 
 
-class Format(str, Enum):
-    text = "text"
-    yaml = "yaml"
-    json = "json"
-    acpidump = "acpidump"
-    dsl = "dsl"  # ACPICA data-table source that iasl compiles back (acpitables/dsl.py)
+def _plain_coercion() -> bool:
+    """typer (0.2x) converts every option value through a pydantic
+    TypeAdapter, and importing pydantic for that costs more than the rest
+    of a small command (issue 11). Every parameter here is a str, int,
+    bool, an Enum or Optional of one, which need no pydantic: convert
+    exactly those plainly and leave anything else to typer. A typer
+    without these internals keeps its own conversion (returns False)."""
+    import typing
+    try:
+        from typer import _coercion
+        from typer import core as typer_core
+    except ImportError:
+        return False
+    original = getattr(typer_core, "build_runtime_param", None)
+    base = getattr(_coercion, "RuntimeParam", None)
+    if original is None or base is None or getattr(original, "_acpitables", False):
+        return original is not None and getattr(original, "_acpitables", False)
+
+    def simple(annotation: Any) -> Any:
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) is typing.Union and len(args) == 2 and \
+                type(None) in args:
+            annotation = args[0] if args[1] is type(None) else args[1]
+        if annotation in (str, int, bool) or (isinstance(annotation, type)
+                                              and issubclass(annotation, Enum)):
+            return annotation
+        return None
+
+    class Plain(base):  # type: ignore[misc, valid-type]
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            kind = simple(self.annotation)
+            if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+                return value
+            try:
+                if kind is bool:
+                    return {"true": True, "1": True, "false": False, "0": False}[
+                        str(value).lower()]
+                return kind(value)
+            except (KeyError, ValueError, TypeError):
+                if isinstance(kind, type) and issubclass(kind, Enum):
+                    known = ", ".join(repr(m.value) for m in kind)
+                    why = f"{value!r} is not one of {known}."
+                else:
+                    why = f"{value!r} is not a valid {kind.__name__}."
+                raise typer.BadParameter(why, ctx=ctx, param=param) from None
+
+    def build(descriptor: Any) -> Any:
+        info = descriptor.parameter_info
+        if descriptor.file_annotation is None and getattr(info, "parser", None) is None and \
+                getattr(info, "click_type", None) is None and simple(descriptor.annotation):
+            return Plain(annotation=descriptor.annotation, parameter_info=info)
+        return original(descriptor)
+
+    build._acpitables = True  # type: ignore[attr-defined]
+    typer_core.build_runtime_param = build
+    return True
+
+
+PLAIN_COERCION = _plain_coercion()
+
+
+class _Command(typer.core.TyperCommand):
+    """Help shows each argument by its metavar alone (FILE, INPUT), as
+    conventional usage lines do, not followed by a type such as <str>."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, typer.core.TyperArgument):
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+
+
+def _tables() -> Any:
+    from .engine.registry import TABLES
+    return TABLES
 
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def _usage(message: str) -> NoReturn:
+    _err(f"error: {message}")
+    raise typer.Exit(2)
 
 
 def _report(diags: list[Diagnostic], prefix: str = "") -> None:
@@ -58,24 +144,55 @@ def _fail(exc: AcpiTablesError, prefix: str = "") -> typer.Exit:
     return typer.Exit(1)
 
 
+def _replaced(target: Path) -> Optional[os.stat_result]:
+    try:
+        return os.stat(target)
+    except OSError:
+        return None
+
+
+def _new_mode() -> int:
+    """What open() gives a new file: 0666 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_output(output: str, data: bytes | str, force: bool = False) -> None:
-    """Write atomically; '-' is stdout. Binary never goes to a terminal
-    unless forced."""
+    """Write `data` to `output` ('-' is stdout) by the rules in the module
+    docstring. Binary never goes to a terminal unless forced."""
     blob = data.encode() if isinstance(data, str) else data
     if output == "-":
         if isinstance(data, bytes) and sys.stdout.isatty() and not force:
-            _err("error: refusing to write a binary table to a terminal (use -o FILE, or --force)")
-            raise typer.Exit(2)
+            _usage("refusing to write a binary table to a terminal (use -o FILE, or --force)")
         sys.stdout.buffer.write(blob)
         sys.stdout.flush()
         return
     target = Path(output)
-    directory = target.parent if str(target.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, target)
+        if target.exists() and not target.is_file():
+            # /dev/null, a FIFO, /dev/stdout: write into it; replacing it
+            # would put a regular file where a device was.
+            with open(target, "wb") as fh:
+                fh.write(blob)
+            return
+        old = _replaced(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                # mkstemp makes 0600: give the mode (and, where allowed, the
+                # owner) of the file replaced, else the umask's.
+                os.fchmod(fh.fileno(), stat.S_IMODE(old.st_mode) if old else _new_mode())
+                if old is not None:
+                    try:
+                        os.fchown(fh.fileno(), old.st_uid, old.st_gid)
+                    except OSError:
+                        pass  # not root: the file becomes ours, as with any editor
+                fh.write(blob)
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     except OSError as exc:
         _err(f"error: cannot write {output}: {exc.strerror or exc}")
         raise typer.Exit(1) from None
@@ -93,21 +210,32 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """Build, decode and check ACPI VIOT and IORT tables."""
 
 
-@app.command(epilog=EPILOG)
+def _qemu_arg(signature: str, path: str) -> str:
+    # QEMU's option parser reads ',' as a separator; ',,' is a literal comma.
+    return f"-acpitable sig={signature},file={os.path.abspath(path).replace(',', ',,')}"
+
+
+@app.command(cls=_Command, epilog=EPILOG)
 def build(
-    description: str = typer.Argument(..., help="YAML description ('-' for stdin)."),
-    output: Optional[str] = typer.Option(None, "-o", "--output",
+    description: str = typer.Argument(..., metavar="FILE",
+                                      help="YAML description ('-' for stdin)."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE",
                                          help="Table file to write ('-' for stdout; default: "
                                               "<signature>.aml, lower case)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite the default output file; "
-                               "allow binary on a terminal."),
+    force: bool = typer.Option(False, "--force", help="Replace the default output file if it "
+                               "exists; allow binary on a terminal."),
     print_qemu_args: bool = typer.Option(False, "--print-qemu-args",
-                                         help="Also print the QEMU -acpitable option for it."),
+                                         help="Print QEMU's -acpitable option for the written "
+                                              "file on stdout (absolute path)."),
 ) -> None:
     """Compile a YAML description into a binary table."""
+    from . import api
+    if print_qemu_args and output == "-":
+        _usage("--print-qemu-args prints on stdout; write the table with -o FILE")
     try:
         if description == "-":
-            built = api.build(sys.stdin.read(), "<stdin>")
+            # Bytes, not text: a non-UTF-8 byte is then a located error.
+            built = api.build(sys.stdin.buffer.read(), "<stdin>")
         else:
             built = api.build(Path(description))
     except AcpiTablesError as exc:
@@ -119,11 +247,13 @@ def build(
             _err(f"error: {output} exists; give -o {output} (or --force) to replace it")
             raise typer.Exit(1)
     write_output(output, built.data, force)
-    if print_qemu_args and output != "-":
-        _err(f"-acpitable sig={built.table.signature},file={output}")
+    if print_qemu_args:
+        typer.echo(_qemu_arg(built.table.signature, output))
 
 
-def _decode_all(input: str, signature: Optional[str]):
+def _decode_all(input: str, signature: Optional[str]) -> Iterator[tuple[str, bytes, "Decoded"]]:
+    from . import api
+    from .formats import sources
     src = sources.read(input, signature)
     if src.skipped:
         _err(f"{input}: skipped {', '.join(src.skipped)}")
@@ -131,44 +261,72 @@ def _decode_all(input: str, signature: Optional[str]):
         yield name, data, api.decode(data)
 
 
-@app.command(epilog=EPILOG)
+def _format_names() -> list[str]:
+    from .formats import FORMATS
+    return list(FORMATS)
+
+
+def _format_help() -> str:
+    from .formats import FORMATS
+    return "Formats: " + "; ".join(f"{f.name}: {f.help}" for f in FORMATS.values()) + "."
+
+
+def _acpica_release(value: Optional[str], format: str) -> Optional[int]:
+    """--acpica: only for formats that take it; for dsl the default is the
+    installed iasl's release, else the newest the dsl writer knows."""
+    from . import formats
+    fmt = formats.get(format)
+    if "acpica" not in fmt.options:
+        if value is not None:
+            _usage(f"--acpica applies to {', '.join(n for n, f in formats.FORMATS.items() if 'acpica' in f.options)}, "
+                   f"not -f {format}")
+        return None
+    if value is None:
+        from .formats import dsl
+        return formats.installed_acpica() or dsl.NEWEST
+    try:
+        return formats.parse_acpica(value)
+    except ValueError as exc:
+        _usage(f"--acpica: {exc}")
+
+
+@app.command(cls=_Command, epilog=f"{EPILOG}")
 def decode(
-    input: str = typer.Argument(..., help="Raw table, sysfs/acpidump -b directory, acpidump "
-                                "text, or '-' for stdin."),
-    format: Format = typer.Option(Format.text, "-f", "--format", help="Output format."),
-    output: str = typer.Option("-", "-o", "--output", help="File to write ('-' for stdout)."),
-    signature: Optional[str] = typer.Option(None, "--sig", help="Only this table (VIOT, IORT)."),
+    input: str = typer.Argument(..., metavar="INPUT", help="Raw table, sysfs/acpidump -b "
+                                "directory, acpidump text, or '-' for stdin."),
+    format: str = typer.Option("text", "-f", "--format", metavar="FORMAT",
+                               autocompletion=_format_names,
+                               help="Output format: " + ", ".join(_format_names()) + "."),
+    output: str = typer.Option("-", "-o", "--output", metavar="FILE",
+                               help="File to write ('-' for stdout)."),
+    signature: Optional[str] = typer.Option(None, "--sig", metavar="SIG",
+                                            help="Only this table (VIOT, IORT)."),
+    acpica: Optional[str] = typer.Option(None, "--acpica", metavar="VERSION",
+                                         help="-f dsl: the iasl release to write for, YYYYMMDD "
+                                              "(default: the installed iasl's, from iasl -v; "
+                                              "else the newest known)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings."),
+    force: bool = typer.Option(False, "--force", help="Allow binary on a terminal."),
 ) -> None:
-    """Decode tables into a YAML description, text, JSON or acpidump text."""
-    pieces: list[str] = []
-    decoded_all = []
+    """Decode tables into text, a YAML description, JSON, acpidump text,
+    iasl source or the raw bytes (see --format)."""
+    from . import formats
+    if format not in formats.FORMATS:
+        _usage(f"unknown format {format!r} (known: {', '.join(formats.FORMATS)})")
+    release = _acpica_release(acpica, format)
+    decoded_all: list[Decoded] = []
+    names: list[str] = []
     warned = False
     try:
         for name, data, decoded in _decode_all(input, signature):
             _report(decoded.warnings, f"{name}: ")
             warned = warned or bool(decoded.warnings)
             decoded_all.append(decoded)
-            if format is Format.yaml:
-                comments = [f"decoded by acpitables {__version__} from {name}"]
-                pieces.append(render.as_yaml(api.describe(decoded), decoded.spec.schema,
-                                             output, comments))
-            elif format is Format.text:
-                pieces.append(render.text(decoded))
-            elif format is Format.acpidump:
-                pieces.append(acpidump.format_table(decoded.table.signature, decoded.data))
-            elif format is Format.dsl:
-                pieces.append(dsl.to_dsl(decoded))
+            names.append(name)
+        result = formats.dump(decoded_all, format, acpica=release, names=names, output=output)
     except AcpiTablesError as exc:
         raise _fail(exc) from None
-    if format is Format.json:
-        result = render.as_json(decoded_all[0] if len(decoded_all) == 1 else decoded_all)
-    else:
-        # acpidump text: each table ends in its own blank line, as acpidump
-        # prints several tables (byte-identical to acpidump -f A -f B).
-        sep = {Format.yaml: "---\n", Format.acpidump: ""}.get(format, "\n")
-        result = sep.join(pieces)
-    write_output(output, result)
+    write_output(output, result, force)
     if strict and warned:
         raise typer.Exit(1)
 
@@ -238,19 +396,19 @@ def _run_batch(inputs: list[str], summary: bool, jobs: Optional[int]):
     return reports
 
 
-@app.command(epilog=VALIDATE_EPILOG)
+@app.command(cls=_Command, epilog=VALIDATE_EPILOG)
 def validate(
     inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Tables, dumps, "
                                        "directories, descriptions, globs; '-' for stdin."),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (= --fail-on "
                                 "warning)."),
-    fail_on: Optional[Severity] = typer.Option(None, "--fail-on", help="Lowest severity that "
+    fail_on: Optional[Severity] = typer.Option(None, "--fail-on", metavar="SEVERITY", help="Lowest severity that "
                                                "fails an input (default: error)."),
     select: Optional[list[str]] = typer.Option(None, "--select", metavar="CODES", help="Only these codes or "
                                                "code prefixes (comma-separated, repeatable)."),
     ignore: Optional[list[str]] = typer.Option(None, "--ignore", metavar="CODES", help="Drop these codes or "
                                                "code prefixes (comma-separated, repeatable)."),
-    format: FindingsFormat = typer.Option(FindingsFormat.text, "-f", "--format",
+    format: FindingsFormat = typer.Option(FindingsFormat.text, "-f", "--format", metavar="FORMAT",
                                           help="text, json, jsonl (a record per table) or "
                                                "sarif (2.1.0)."),
     output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
@@ -289,13 +447,13 @@ class SummaryFormat(str, Enum):
     jsonl = "jsonl"
 
 
-@app.command(epilog=VALIDATE_EPILOG.replace("a finding at or above --fail-on (default error; "
+@app.command(cls=_Command, epilog=VALIDATE_EPILOG.replace("a finding at or above --fail-on (default error; "
                                             "--strict: warning) or cannot be read",
                                             "an error finding or cannot be read"))
 def summary(
     inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Tables, dumps, "
                                        "directories, descriptions, globs; '-' for stdin."),
-    format: SummaryFormat = typer.Option(SummaryFormat.text, "-f", "--format",
+    format: SummaryFormat = typer.Option(SummaryFormat.text, "-f", "--format", metavar="FORMAT",
                                          help="text, json or jsonl (a record per table)."),
     output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
     jobs: Optional[int] = typer.Option(None, "-j", "--jobs", metavar="N", help="Processes (default: every "
@@ -324,6 +482,7 @@ def summary(
 
 
 def _is_table(path: str) -> bool:
+    from .formats import acpidump
     p = Path(path)
     if p.is_dir():
         return True
@@ -331,7 +490,7 @@ def _is_table(path: str) -> bool:
         head = p.read_bytes()[:65536]
     except OSError:
         return False
-    if head[:4].decode("latin-1") in TABLES:
+    if head[:4].decode("latin-1") in _tables():
         return True
     try:
         return acpidump.looks_like_dump(head.decode("ascii"))
@@ -339,16 +498,18 @@ def _is_table(path: str) -> bool:
         return True
 
 
-@app.command(epilog=EPILOG)
+@app.command(cls=_Command, epilog=EPILOG)
 def schema(
-    table: str = typer.Argument("VIOT", help="Table whose description schema to show."),
+    table: str = typer.Argument("VIOT", metavar="TABLE",
+                                help="Table whose description schema to show."),
     path: bool = typer.Option(False, "--path", help="Print the schema file's path instead."),
 ) -> None:
     """Print the JSON Schema of a table's description (for editors)."""
-    spec = TABLES.get(table.upper())
+    from .engine.description import load_schema, schema_path
+    tables = _tables()
+    spec = tables.get(table.upper())
     if spec is None:
-        _err(f"error: unknown table {table!r} (known: {', '.join(TABLES)})")
-        raise typer.Exit(2)
+        _usage(f"unknown table {table!r} (known: {', '.join(tables)})")
     if path:
         typer.echo(schema_path(spec.schema))
     else:
@@ -377,16 +538,42 @@ class Compat(str, Enum):
     linux_5_2 = "linux-5.2"
 
 
-def _open_mapper(input: str, compat: "Compat", node: Optional[str]):
+def _stdin_as_file() -> str:
+    """Standard input as a file the mapper can open by name (it tells a
+    description, a table, acpidump text and a .dtb apart by content; no
+    suffix is given, so content decides). Removed when the process ends."""
+    import atexit
+    import shutil
+    directory = tempfile.mkdtemp(prefix="acpitables-stdin.")
+    atexit.register(shutil.rmtree, directory, True)
+    path = os.path.join(directory, "stdin")
+    with open(path, "wb") as fh:
+        fh.write(sys.stdin.buffer.read())
+    return path
+
+
+def _open_mapper(input: str, compat: "Compat", node: Optional[str]) -> "Mapper":
     from .mapping import io as mapper_io
+    path = _stdin_as_file() if input == "-" else input
     try:
-        return mapper_io.open_mapper(input, compat.value, node)
+        return mapper_io.open_mapper(path, compat.value, node)
     except AcpiTablesError as exc:
-        raise _fail(exc, f"{input}: " if not str(exc).startswith(input) else "") from None
+        text = str(exc)
+        if input == "-":
+            if isinstance(exc, DescriptionError):
+                from dataclasses import replace
+                exc = DescriptionError(
+                    [replace(d, file="<stdin>") if d.file == path else d for d in exc.problems],
+                    [replace(d, file="<stdin>") if d.file == path else d for d in exc.warnings])
+                raise _fail(exc) from None
+            text = text.replace(path, "<stdin>")
+            _err(f"{'' if text.startswith('<stdin>') else '<stdin>: '}error: {text}")
+            raise typer.Exit(1) from None
+        raise _fail(exc, f"{input}: " if not text.startswith(input) else "") from None
 
 
 def _dt_from_values(iommu_map: Optional[str], iommu_mask: Optional[int], msi_map: Optional[str],
-                    msi_mask: Optional[int], segment: int, compat: "Compat"):
+                    msi_mask: Optional[int], segment: int, compat: "Compat") -> "Mapper":
     """A one-host-bridge DT mapper from property values typed on the
     command line."""
     from .mapping.dt import DtHost, DtMapper, map_from_text
@@ -408,8 +595,8 @@ def _int_option(value: Optional[str], what: str) -> Optional[int]:
         raise typer.Exit(2) from None
 
 
-def _span_text(span, segment: int) -> str:
-    from .mapping.mapper import Translated
+def _span_text(span: Any, segment: int) -> str:
+    from .mapping.results import Translated
     from .engine.pci import format_bdf
     bdfs = format_bdf(span.start)
     if span.end != span.start:
@@ -418,6 +605,8 @@ def _span_text(span, segment: int) -> str:
     r = span.result
     if not isinstance(r, Translated):
         return head + str(r)
+    if not r.id_cells:
+        return f"{head}-> {r.iommu} (no ID: #iommu-cells = <0>)"
     text = f"{head}-> {r.iommu} 0x{r.output_id:x}"
     if span.end != span.start:
         text += " (every ID)" if span.step == 0 else \
@@ -425,35 +614,35 @@ def _span_text(span, segment: int) -> str:
     return text
 
 
-@app.command("map", epilog=MAP_EPILOG)
+@app.command("map", cls=_Command, epilog=MAP_EPILOG)
 def map_command(
-    input: Optional[str] = typer.Argument(None, help="Description, table(s) or .dts/.dtb "
+    input: Optional[str] = typer.Argument(None, metavar="[INPUT]", help="Description, table(s) or .dts/.dtb "
                                           "(omit when giving DT property values)."),
-    rid: Optional[str] = typer.Option(None, "--rid", help="PCI function: bb:dd.f, "
+    rid: Optional[str] = typer.Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
                                       "ssss:bb:dd.f or a requester ID (0x0010)."),
-    segment: Optional[int] = typer.Option(None, "--segment", help="PCI segment (default 0, "
+    segment: Optional[int] = typer.Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
                                           "or the one written in --rid)."),
-    device: Optional[str] = typer.Option(None, "--device", help="IORT named component by ACPI "
+    device: Optional[str] = typer.Option(None, "--device", metavar="PATH", help="IORT named component by ACPI "
                                          "path, e.g. '\\_SB_.PCI0.DEV0'."),
-    address: Optional[str] = typer.Option(None, "--address", help="VIOT MMIO endpoint by base "
+    address: Optional[str] = typer.Option(None, "--address", metavar="ADDRESS", help="VIOT MMIO endpoint by base "
                                           "address."),
-    input_id: Optional[str] = typer.Option(None, "--id", help="With --device: an input ID "
+    input_id: Optional[str] = typer.Option(None, "--id", metavar="ID", help="With --device: an input ID "
                                            "(as fsl-mc-like buses pass)."),
     all_ids: bool = typer.Option(False, "--all", help="The whole 16-bit ID space of each "
                                  "segment as ranges."),
     msi: bool = typer.Option(False, "--msi", help="The MSI path (IORT ITS group / DT msi-map) "
                              "instead of the IOMMU."),
-    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", help="Output format."),
-    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", help="DT: which Linux "
+    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
+    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
                                   "of_map_id() to follow."),
-    node: Optional[str] = typer.Option(None, "--node", help="DT: the host bridge node (path or "
+    node: Optional[str] = typer.Option(None, "--node", metavar="NODE", help="DT: the host bridge node (path or "
                                        "label) when several have iommu-map."),
-    iommu_map: Optional[str] = typer.Option(None, "--iommu-map", help="DT iommu-map value as "
+    iommu_map: Optional[str] = typer.Option(None, "--iommu-map", metavar="CELLS", help="DT iommu-map value as "
                                             "in .dts, e.g. '<0x0 &smmu 0x0 0x10000>'."),
-    iommu_map_mask: Optional[str] = typer.Option(None, "--iommu-map-mask",
+    iommu_map_mask: Optional[str] = typer.Option(None, "--iommu-map-mask", metavar="MASK",
                                                  help="DT iommu-map-mask value."),
-    msi_map: Optional[str] = typer.Option(None, "--msi-map", help="DT msi-map value."),
-    msi_map_mask: Optional[str] = typer.Option(None, "--msi-map-mask",
+    msi_map: Optional[str] = typer.Option(None, "--msi-map", metavar="CELLS", help="DT msi-map value."),
+    msi_map_mask: Optional[str] = typer.Option(None, "--msi-map-mask", metavar="MASK",
                                                help="DT msi-map-mask value."),
 ) -> None:
     """Which IOMMU translates a device, with which ID -- or does it bypass?"""
@@ -486,6 +675,7 @@ def map_command(
                 typer.echo(f"segment {seg} ({'MSI' if msi else 'IOMMU'}):")
                 for s in spans:
                     typer.echo("  " + _span_text(s, seg))
+        _skipped(m)
         return
     if rid is not None:
         try:
@@ -516,26 +706,38 @@ def map_command(
         typer.echo(json.dumps({"input": input, "device": what, **r.as_dict()}, indent=2))
     else:
         typer.echo(f"{what}: {r}")
+    _skipped(m)
 
 
-@app.command(epilog=MAP_EPILOG)
+def _skipped(m) -> None:
+    """Tables of a directory or dump that did not decode: named, and the
+    exit status says the input was not all good."""
+    for d in getattr(m, "skipped", ()):
+        _err(f"error: {d} (table skipped)")
+    if getattr(m, "skipped", ()):
+        raise typer.Exit(1)
+
+
+@app.command(cls=_Command, epilog=MAP_EPILOG)
 def agree(
-    a: str = typer.Argument(..., help="First input."),
-    b: str = typer.Argument(..., help="Second input."),
-    segment: Optional[int] = typer.Option(None, "--segment", help="Only this segment "
+    a: str = typer.Argument(..., metavar="A", help="First input ('-' for stdin)."),
+    b: str = typer.Argument(..., metavar="B", help="Second input ('-' for stdin)."),
+    segment: Optional[int] = typer.Option(None, "--segment", metavar="N", help="Only this segment "
                                           "(default: every segment either input names)."),
     msi: bool = typer.Option(False, "--msi", help="Compare the MSI path instead."),
     by_name: bool = typer.Option(False, "--by-name", help="IOMMUs must have equal names "
                                  "(default: compare which RIDs share an IOMMU)."),
-    limit: int = typer.Option(10, "--limit", help="Differences to print."),
-    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", help="Output format."),
-    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", help="DT: which Linux "
+    limit: int = typer.Option(10, "--limit", metavar="N", help="Differences to print."),
+    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
+    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
                                   "of_map_id() to follow."),
 ) -> None:
     """Do two inputs agree on every RID of the 16-bit space? Exit 1 if not."""
     import json
     from .mapping import io as mapper_io
     from .engine.pci import format_bdf
+    if a == b == "-":
+        _usage("only one of A and B can be standard input")
     # As with diff (and cmp): 1 means "they differ", so an input that
     # cannot be read is trouble, 2.
     try:
@@ -567,22 +769,64 @@ def agree(
         raise typer.Exit(1)
 
 
-@app.command("export-dt", epilog=MAP_EPILOG)
+@app.command("export-dt", cls=_Command, epilog=MAP_EPILOG)
 def export_dt(
-    input: str = typer.Argument(..., help="A description or table(s)."),
-    output: str = typer.Option("-", "-o", "--output", help="File to write ('-' for stdout)."),
+    input: str = typer.Argument(..., metavar="INPUT", help="A description or table(s) ('-' for stdin)."),
+    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
     standalone: bool = typer.Option(False, "--standalone", help="A whole .dts with stub IOMMU "
                                     "and MSI controller nodes (dtc compiles it)."),
-    host_label: str = typer.Option("pcie{segment}", "--host-label", help="Label of each "
+    host_label: str = typer.Option("pcie{segment}", "--host-label", metavar="TEMPLATE", help="Label of each "
                                    "segment's host bridge node ({segment} is replaced)."),
 ) -> None:
     """The iommu-map (and msi-map) saying what a VIOT / IORT says, as .dts."""
     from .mapping import dt
+    _check_label_template(host_label)
     m = _open_mapper(input, Compat.linux_7_2, None)
     if m.kind == "DT":
         _err("error: export-dt reads a description or ACPI tables, not a Devicetree")
         raise typer.Exit(1)
-    write_output(output, dt.render_dts(dt.export_dt(m), Path(input).name, standalone, host_label))
+    source = "<stdin>" if input == "-" else Path(input).name
+    try:
+        exp = dt.export_dt(m)
+    except AcpiTablesError as exc:
+        raise _fail(exc, f"{source}: ") from None
+    write_output(output, dt.render_dts(exp, source, standalone, host_label))
+
+
+DT_LABEL_MAX = 31  # Devicetree spec 6.2: a label is 1 to 31 characters
+
+
+def _check_label_template(template: str) -> None:
+    """--host-label must make a valid DT label for every segment: only the
+    {segment} field (with an ordinary format spec), no width that would
+    make a label longer than DT allows. Checked before any input is read,
+    so '{' or '{segment:>99999999}' is a usage error, not a crash or a
+    100 MB label."""
+    import re
+    import string
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        _usage(f"--host-label {template!r}: {exc} (write {{segment}}, or {{{{ for a brace)")
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name != "segment" or conversion:
+            _usage(f"--host-label {template!r}: only {{segment}} may be replaced, not "
+                   f"{{{name}{'!' + conversion if conversion else ''}}}")
+        widths = [int(w) for w in re.findall(r"\d+", spec or "")]
+        if any(w > DT_LABEL_MAX for w in widths):
+            _usage(f"--host-label {template!r}: a width over {DT_LABEL_MAX} (a DT label has "
+                   f"at most {DT_LABEL_MAX} characters)")
+    for segment in (0, 0xFFFF):
+        try:
+            label = template.format(segment=segment)
+        except (ValueError, TypeError) as exc:
+            _usage(f"--host-label {template!r}: {exc}")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,%d}" % (DT_LABEL_MAX - 1), label):
+            _usage(f"--host-label {template!r} gives {label!r} for segment {segment}: a DT "
+                   f"label is 1-{DT_LABEL_MAX} letters, digits and '_', not starting with a "
+                   "digit")
 
 # ---------------------------- end of the mapper section ----------------------
 
@@ -593,6 +837,8 @@ DIFF_EPILOG = "Exit status: 0 the tables are identical; 1 they differ; 2 usage e
 def _one_table(input: str, signature: Optional[str]) -> bytes:
     """A diff operand: any decode input (raw table, directory, acpidump text,
     '-') holding one table after --sig, or a YAML description (built)."""
+    from . import api
+    from .formats import sources
     if input != "-" and not _is_table(input):
         return api.build(Path(input)).data
     src = sources.read(input, signature)
@@ -603,14 +849,14 @@ def _one_table(input: str, signature: Optional[str]) -> bytes:
     return src.tables[0][1]
 
 
-@app.command("diff", epilog=DIFF_EPILOG)
+@app.command("diff", cls=_Command, epilog=DIFF_EPILOG)
 def diff_command(
-    a: str = typer.Argument(..., help="First table: raw, directory, acpidump text, YAML "
+    a: str = typer.Argument(..., metavar="A", help="First table: raw, directory, acpidump text, YAML "
                             "description, or '-'."),
-    b: str = typer.Argument(..., help="Second table, in any of the same forms."),
-    signature: Optional[str] = typer.Option(None, "--sig", help="Pick this table (VIOT, IORT) "
+    b: str = typer.Argument(..., metavar="B", help="Second table, in any of the same forms."),
+    signature: Optional[str] = typer.Option(None, "--sig", metavar="SIG", help="Pick this table (VIOT, IORT) "
                                             "from inputs that hold several."),
-    context: int = typer.Option(3, "-U", "--unified", help="Lines of context."),
+    context: int = typer.Option(3, "-U", "--unified", metavar="N", help="Lines of context."),
 ) -> None:
     """Field-level difference of two tables, like a unified diff of their
     text decodes (fields matched by node and name, not by offset)."""
@@ -639,7 +885,7 @@ def run() -> None:
     """Console entry point: library errors were handled per command; this
     last net keeps hostile input from ever showing a traceback."""
     try:
-        app()
+        app(prog_name="acpitables")
     except Exception as exc:  # noqa: BLE001
         _err(f"internal error: {type(exc).__name__}: {exc} (please report this)")
         sys.exit(1)

@@ -30,23 +30,36 @@ class Diagnostic:
     source: str | None = None  # spec section or Linux function the rule follows
 
     def __str__(self) -> str:
-        if self.file is not None or self.path is not None:
-            where = f"{self.file or '<description>'}:"
-            where += f"{self.line}:{self.col}: " if self.line else " "
-            path = f"{self.path}: " if self.path else ""
-            return f"{where}{path}{self.severity}: {self.message}" if self.severity == "warning" else f"{where}{path}{self.message}"
-        parts = []
-        if self.offset is not None:
-            parts.append(f"offset 0x{self.offset:X}")
-        if self.node:
-            parts.append(self.node)
-        if self.field:
-            parts.append(self.field)
-        where = (", ".join(parts) + ": ") if parts else ""
-        prefix = "warning: " if self.severity == "warning" else ""
-        return f"{prefix}{where}{self.message}"
+        """`PLACE: SEVERITY[CODE]: message`, the place first as compilers
+        write it:
 
-    def as_dict(self) -> dict:
+            board.yaml:18:10: endpoints[0].bus: warning[CODE]: message
+            offset 0x30, rc0, mappings.2: warning[CODE]: message
+
+        `[CODE]` only when the finding has a code. A plain error (no code),
+        the form a raised TableError/DescriptionError carries, writes no
+        severity word: the CLI says "error:" itself."""
+        if self.file is not None or self.path is not None:
+            place = f"{self.file or '<description>'}:"
+            place += f"{self.line}:{self.col}: " if self.line else " "
+            if self.path:
+                place += f"{self.path}: "
+        else:
+            parts = []
+            if self.offset is not None:
+                parts.append(f"offset 0x{self.offset:X}")
+            if self.node:
+                parts.append(self.node)
+            if self.field:
+                parts.append(self.field)
+            place = (", ".join(parts) + ": ") if parts else ""
+        if self.code:
+            label = f"{self.severity}[{self.code}]: "
+        else:
+            label = "" if self.severity == "error" else f"{self.severity}: "
+        return f"{place}{label}{self.message}"
+
+    def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 

@@ -9,8 +9,11 @@ import argparse
 import random
 import time
 
-from acpitables.mapping.mapper import ViotMapper, IortMapper, ITS_GROUP, ROOT_COMPLEX, SMMU_V3
+from acpitables.mapping import IortMapper, ViotMapper
 from acpitables.engine.table import Node, Ref, Table
+
+# IORT node type codes (ACPICA AcpiIortNodeType), as a table writes them
+ITS_GROUP, ROOT_COMPLEX, SMMU_V3 = 0, 2, 4
 
 
 def viot_table(n: int, rng: random.Random) -> Table:

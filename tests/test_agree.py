@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from acpitables import api
 from acpitables.mapping import dt
 from acpitables.cli import app
-from acpitables.mapping.mapper import Translated, for_table
+from acpitables.mapping import Translated, for_table
 from acpitables.mapping.io import agree, open_mapper
 from acpitables.engine.registry import TABLES
 
@@ -171,6 +171,77 @@ def test_agree_unreadable_input_is_trouble_not_a_difference(tmp_path):
     junk.write_bytes(b"\x80" * 64)
     result = CliRunner().invoke(app, ["agree", str(junk), str(junk)])
     assert result.exit_code == 2
+
+
+def test_agree_reports_each_differing_range_exactly():
+    # examples/q35-virtio-iommu.yaml: viommu at 00:02.0 (RID 0x10), ranges
+    # 0x0000..0x0FFF and 0x3000..0xFFFF. The QEMU q35 VIOT: 0x1000..0x10FF
+    # and 0x3000..0x30FF. Differences, worked by hand:
+    #   0x0000..0x000F A translated, B bypass (0x10: both bypass)
+    #   0x0011..0x0FFF A translated, B bypass
+    #   0x1000..0x10FF A bypass, B translated (the reverse: its own range)
+    #   0x3100..0xFFFF A translated, B bypass
+    import pathlib
+    q35 = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "qemu" / \
+        "x86-q35__VIOT.viot"
+    if not q35.exists():
+        pytest.skip("no corpus")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    res = agree(open_mapper(str(root / "examples" / "q35-virtio-iommu.yaml")), open_mapper(str(q35)))
+    got = [(d.first, d.last, type(d.a).__name__, type(d.b).__name__) for d in res.differences]
+    assert got == [(0x0000, 0x000F, "Translated", "Bypass"), (0x0011, 0x0FFF, "Translated", "Bypass"),
+                   (0x1000, 0x10FF, "Bypass", "Translated"), (0x3100, 0xFFFF, "Translated", "Bypass")]
+    assert res.differing_ids == 0x10 + 0xFEF + 0x100 + 0xCF00
+
+
+def test_raw_offset_reference_maps_like_the_built_table(tmp_path):
+    # the endpoint names its IOMMU by raw offset 0x30: the first node, right
+    # after the 48-byte VIOT header -- the IOMMU "v" once built.
+    src = tmp_path / "raw.yaml"
+    src.write_text("table: VIOT\niommus: [{name: v, pci: '0000:00:01.0'}]\n"
+                   "endpoints:\n  - {first: 0x0, count: 0x100, iommu: 0x30}\n")
+    built = tmp_path / "raw.viot"
+    built.write_bytes(api.build(src).data)
+    a, b = open_mapper(str(src)), open_mapper(str(built))
+    assert a.lookup(0x05).output_id == 0x05 and a.lookup(0x05).iommu == "v"
+    assert agree(a, b).ok
+    assert runner.invoke(app, ["agree", str(src), str(built)]).exit_code == 0
+
+
+def test_export_dt_refuses_a_constant_range_that_is_not_the_whole_segment(tmp_path):
+    # RC: 0x00..0xFF (id_count 0xFF) -> smmu linearly, then a single
+    # mapping -> smmu 0x77 that swallows every other RID. 0xFF is the
+    # range's last ID, a tentative match that the later single mapping
+    # supersedes (iort_id_map checks single mappings before the overlap
+    # test): 0x00FF..0xFFFF all give StreamID 0x77.
+    # iommu-map entries are linear and the mask is per host bridge: no exact
+    # form, so a located refusal -- never 65,280 one-RID entries.
+    from acpi_bytes import iort as iort_bytes
+    data = iort_bytes([("its", {}, []), ("smmu3", {}, [(0, 0xFFFF, 0, 0, 0)]),
+                       ("rc", {}, [(0, 0xFF, 0, 1, 0), (0, 0, 0x77, 1, 1)])])
+    path = tmp_path / "single.iort"
+    path.write_bytes(data)
+    r = runner.invoke(app, ["export-dt", str(path)])
+    assert r.exit_code == 1
+    assert "RIDs 0000:00:1f.7..0000:ff:1f.7" in r.output
+    assert "rc0" in r.output and "no exact Devicetree form" in r.output
+    # the whole segment on one ID is exact: mask 0
+    whole = tmp_path / "whole.iort"
+    whole.write_bytes(iort_bytes([("its", {}, []), ("smmu3", {}, [(0, 0xFFFF, 0, 0, 0)]),
+                                  ("rc", {}, [(0, 0, 0x77, 1, 1)])]))
+    r = runner.invoke(app, ["export-dt", str(whole)])
+    assert r.exit_code == 0 and "iommu-map-mask = <0x0>" in r.output and len(r.output) < 2000
+
+
+def test_map_over_a_directory_keeps_going_past_a_broken_table(tmp_path):
+    from acpi_bytes import viot as viot_bytes
+    good, _ = viot_bytes([("mmio_iommu", 0x1000), ("range", 0, 0, 0, 0, 0xFF, 0)])
+    (tmp_path / "VIOT").write_bytes(good)
+    (tmp_path / "IORT").write_bytes(b"IORT" + (200).to_bytes(4, "little") + bytes(40))
+    r = runner.invoke(app, ["map", "--rid", "00:00.5", str(tmp_path)])
+    assert "ID 0x5" in r.output                      # the good table answered
+    assert "IORT" in r.output and "skipped" in r.output   # the broken one is named
+    assert r.exit_code == 1
 
 
 # --- RIMT --------------------------------------------------------------------

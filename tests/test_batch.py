@@ -18,24 +18,12 @@ from test_validate import unwalkable_table
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 QEMU = CORPUS / "qemu"
 
-# QEMU tables whose only findings wait for the engine's reclassification
-# into notes (issue 10: cosmetic or QEMU's deliberate choice):
-RECLASSIFY = {
-    "aarch64-virt__IORT": "mapping offset 0x24 with no mappings (iasl writes 0): a note",
-    "aarch64-virt__IORT__2026-01-27_d924562cbaae": "mapping offset with no mappings: a note",
-    "aarch64-virt__VIOT": "range covering its own IOMMU (QEMU's deliberate choice; Linux "
-                          "skips the IOMMU itself): a note",
-}
-
-
 def qemu_tables() -> list:
     if not QEMU.is_dir():
         return []
     out = []
     for path in sorted(p for p in QEMU.rglob("*") if p.is_file() and p.suffix != ".md"):
-        marks = [pytest.mark.xfail(strict=True, reason="awaiting reclassification: "
-                                   + RECLASSIFY[path.name])] if path.name in RECLASSIFY else []
-        out.append(pytest.param(path, id=str(path.relative_to(QEMU)), marks=marks))
+        out.append(pytest.param(path, id=str(path.relative_to(QEMU))))
     return out
 
 

@@ -48,7 +48,7 @@ def test_build_reports_warnings_and_succeeds(tmp_path):
     out = tmp_path / "viot.aml"
     result = run("build", str(ARM / "input.yaml"), "-o", str(out))
     assert result.exit_code == 0
-    assert f"{ARM / 'input.yaml'}:18:10: endpoints[0].bus: warning: range contains its own " \
+    assert f"{ARM / 'input.yaml'}:18:10: endpoints[0].bus: note[VIOT-RANGE-OWN-IOMMU]: range contains its own " \
            "IOMMU 0000:00:01.0" in result.stderr
     assert out.read_bytes() == (ARM / "expected.aml").read_bytes()
 
@@ -111,11 +111,17 @@ def test_build_missing_file():
                              "1 error; nothing written\n")
 
 
-def test_print_qemu_args(tmp_path):
-    out = tmp_path / "v.aml"
-    result = run("build", str(Q35 / "input.yaml"), "-o", str(out), "--print-qemu-args")
+def test_print_qemu_args_on_stdout_with_an_absolute_path(tmp_path, monkeypatch):
+    """`-acpitable $(acpitables build ... --print-qemu-args)` must work: the
+    option on stdout, the file absolute (QEMU runs elsewhere), a comma
+    doubled (QEMU's option syntax)."""
+    monkeypatch.chdir(tmp_path)
+    result = run("build", str(Q35 / "input.yaml"), "-o", "v,1.aml", "--print-qemu-args")
     assert result.exit_code == 0
-    assert f"-acpitable sig=VIOT,file={out}" in result.stderr
+    assert result.stdout == f"-acpitable sig=VIOT,file={tmp_path}/v,,1.aml\n"
+    assert (tmp_path / "v,1.aml").read_bytes() == (Q35 / "expected.aml").read_bytes()
+    refused = run("build", str(Q35 / "input.yaml"), "-o", "-", "--print-qemu-args")
+    assert refused.exit_code == 2
 
 
 # --- usage errors: exit 2 ----------------------------------------------------------
@@ -150,7 +156,7 @@ def test_decode_sysfs_like_directory(tmp_path):
     decoded = json.loads(result.stdout)
     assert [t["header"]["length"] for t in decoded] == [112, 88]
     assert f"{tmp_path}: skipped FACP" in result.stderr
-    assert f"{tmp_path / 'VIOT1'}: warning:" in result.stderr
+    assert f"{tmp_path / 'VIOT1'}: offset 0x40, ep0, bdf_start: note[" in result.stderr
 
 
 def test_decode_sysfs_file_directly(tmp_path):
@@ -210,7 +216,7 @@ def test_decode_stdin_raw_and_acpidump_text():
     raw = CliRunner().invoke(app, ["decode", "-"], input=(ARM / "expected.aml").read_bytes())
     assert raw.exit_code == 0
     assert raw.stdout == (ARM / "expected.txt").read_text()
-    assert "<stdin>: warning:" in raw.stderr
+    assert "<stdin>: offset 0x40, ep0, bdf_start: note[" in raw.stderr
     text = CliRunner().invoke(app, ["decode", "-", "-f", "json"], input=acpidump_text())
     assert text.exit_code == 0
     assert json.loads(text.stdout)["header"]["oem_id"] == "BOCHS "
@@ -242,9 +248,11 @@ def test_decode_json_has_warnings():
     assert data["checksum_ok"] is True
     assert [n["kind"] for n in data["nodes"]] == ["virtio_iommu_pci", "pci_range"]
     [warning] = data["warnings"]
-    assert warning == {"severity": "warning", "offset": 0x40, "node": "ep0", "field": "bdf_start",
+    # QEMU's own-IOMMU range is deliberate: a note, with its code and source.
+    assert warning == {"severity": "note", "offset": 0x40, "node": "ep0", "field": "bdf_start",
                        "message": "range contains its own IOMMU 0000:00:01.0; Linux never "
-                                  "translates the IOMMU itself"}
+                                  "translates the IOMMU itself", "code": "VIOT-RANGE-OWN-IOMMU",
+                       "source": "Linux viot_pci_dev_iommu_init"}
 
 
 def test_decode_acpidump_format_round_trips():
@@ -261,7 +269,7 @@ def test_decode_bad_checksum_warns_and_strict_fails(tmp_path):
     path.write_bytes(bytes(data))
     result = run("decode", str(path))
     assert result.exit_code == 0
-    assert f"{path}: warning: offset 0x9, checksum: checksum 0xC2 is wrong, should be 0x3D" \
+    assert f"{path}: offset 0x9, checksum: warning[TABLE-CHECKSUM]: checksum 0xC2 is wrong, should be 0x3D" \
         in result.stderr
     assert run("decode", str(path), "--strict").exit_code == 1
 
@@ -347,9 +355,11 @@ def test_validate_description_and_table(bad_description):
     assert ok.exit_code == 0
     assert ok.stdout == f"{Q35 / 'input.yaml'}: ok\n"
     warned = run("validate", str(ARM / "input.yaml"))
-    assert warned.exit_code == 0 and "1 warning" in warned.stdout
-    assert run("validate", str(ARM / "input.yaml"), "--strict").exit_code == 1
-    assert run("validate", str(ARM / "expected.aml"), "--strict").exit_code == 1
+    assert warned.exit_code == 0 and "1 note" in warned.stdout
+    # QEMU's own-IOMMU range is a note: --strict (warnings) passes, --fail-on note fails.
+    assert run("validate", str(ARM / "input.yaml"), "--strict").exit_code == 0
+    assert run("validate", str(ARM / "input.yaml"), "--fail-on", "note").exit_code == 1
+    assert run("validate", str(ARM / "expected.aml"), "--fail-on", "note").exit_code == 1
     assert run("validate", str(Q35 / "expected.aml")).exit_code == 0
     bad = run("validate", str(bad_description))
     assert bad.exit_code == 1 and "unknown IOMMU 'w'" in bad.stdout

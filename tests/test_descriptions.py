@@ -59,19 +59,19 @@ BAD = {
         "board.yaml:7:12: endpoints[0].iommu: unknown IOMMU 'nope' (known: viommu)"]),
     "endpoint IDs past 32 bits": (HEAD + "  - bus: 2\n    endpoint: 0xffffff01\n"
                                   "    iommu: viommu\n", [
-        "board.yaml:7:15: endpoints[0].endpoint: endpoint IDs run up to 0x100000000, past 32 bits"]),
+        "board.yaml:7:15: endpoints[0].endpoint: error[VIOT-ENDPOINT-OVERFLOW]: endpoint IDs run up to 0x100000000, past 32 bits"]),
     "endpoint IDs past 32 bits by segments": (HEAD + "  - segments: [0, 0xffff]\n"
                                               "    first: '00:00.0'\n    count: 0x10000\n"
                                               "    endpoint: 1\n    iommu: viommu\n", [
-        "board.yaml:9:15: endpoints[0].endpoint: endpoint IDs run up to 0x100000000, past 32 bits"]),
+        "board.yaml:9:15: endpoints[0].endpoint: error[VIOT-ENDPOINT-OVERFLOW]: endpoint IDs run up to 0x100000000, past 32 bits"]),
     "inverted BDF range": (HEAD + "  - first: '00:03.0'\n    last: '00:02.0'\n"
                            "    iommu: viommu\n", [
-        "board.yaml:7:11: endpoints[0].last: BDF range 00:03.0..00:02.0 is inverted "
+        "board.yaml:7:11: endpoints[0].last: error[VIOT-RANGE-INVERTED]: BDF range 00:03.0..00:02.0 is inverted "
         "(Linux matches nothing)"]),
     "inverted bus range": (HEAD + "  - buses: [0x20, 0x10]\n    iommu: viommu\n", [
         "board.yaml:6:12: endpoints[0].buses: bus range 0x20..0x10 is inverted"]),
     "inverted segment range": (HEAD + "  - segments: [3, 1]\n    bus: 1\n    iommu: viommu\n", [
-        "board.yaml:6:15: endpoints[0].segments: segment range 0x3..0x1 is inverted "
+        "board.yaml:6:15: endpoints[0].segments: error[VIOT-SEGMENTS-INVERTED]: segment range 0x3..0x1 is inverted "
         "(Linux matches nothing)"]),
     "device number above 31": (HEAD + "  - first: '00:20.0'\n    count: 1\n    iommu: viommu\n", [
         "board.yaml:6:12: endpoints[0].first: '00:20.0': device number 0x20 is above 0x1F"]),
@@ -155,14 +155,14 @@ def warnings_of(text: str) -> list[str]:
 
 def test_range_containing_its_own_iommu_is_a_located_warning():
     assert warnings_of(HEAD + "  - bus: 0\n    iommu: viommu\n") == [
-        "board.yaml:6:10: endpoints[0].bus: warning: range contains its own IOMMU 0000:00:02.0; "
+        "board.yaml:6:10: endpoints[0].bus: note[VIOT-RANGE-OWN-IOMMU]: range contains its own IOMMU 0000:00:02.0; "
         "Linux never translates the IOMMU itself"]
 
 
 def test_overlapping_ranges_are_a_located_warning():
     text = HEAD + "  - buses: [1, 4]\n    iommu: viommu\n  - bus: 3\n    iommu: viommu\n"
     assert warnings_of(text) == [
-        "board.yaml:8:10: endpoints[1].bus: warning: range overlaps endpoints[0]; Linux lets the "
+        "board.yaml:8:10: endpoints[1].bus: warning[VIOT-RANGE-OVERLAP]: range overlaps endpoints[0]; Linux lets the "
         "later node win"]
 
 
@@ -175,14 +175,14 @@ def test_ranges_in_different_segments_do_not_overlap():
 def test_unreferenced_iommu_is_a_warning():
     text = "table: VIOT\niommus:\n  - name: lonely\n    mmio: 0x1000\n"
     assert warnings_of(text) == [
-        "board.yaml:3:5: iommus[0]: warning: IOMMU is not referenced by any endpoint"]
+        "board.yaml:3:5: iommus[0]: note[VIOT-IOMMU-UNREFERENCED]: IOMMU is not referenced by any endpoint"]
 
 
 def test_duplicate_mmio_base_is_a_warning():
     text = HEAD + ("  - mmio: 0x1000\n    endpoint: 1\n    iommu: viommu\n"
                    "  - mmio: 0x1000\n    endpoint: 2\n    iommu: viommu\n")
     assert warnings_of(text) == [
-        "board.yaml:9:11: endpoints[1].mmio: warning: MMIO endpoint base 0x1000 is also "
+        "board.yaml:9:11: endpoints[1].mmio: warning[VIOT-MMIO-DUPLICATE]: MMIO endpoint base 0x1000 is also "
         "endpoints[0]'s; Linux uses the later node"]
 
 

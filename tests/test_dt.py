@@ -5,11 +5,12 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from acpitables.mapping.dt import (DtMap, DtMapper, DtTarget, map_from_text, mapper_from_dtb,
                            mapper_from_file, parse_cells)
 from acpitables.errors import InputError
-from acpitables.mapping.mapper import Bypass, BypassReason, MapError, Translated
+from acpitables.mapping import Bypass, BypassReason, MapError, Translated
 
 NO_MATCH = BypassReason.NO_MATCH
 needs_dtc = pytest.mark.skipif(shutil.which("dtc") is None,
@@ -238,3 +239,72 @@ def test_cli_property_values_and_input_are_exclusive(tmp_path):
     assert _cli("map", str(f), "--iommu-map", "<0 &a 0 1>", "--rid", "0").exit_code == 2
     r = _cli("map", "--iommu-map", "<0x0 &a zz>", "--rid", "0")
     assert r.exit_code == 1 and "cannot read" in r.output
+
+
+def test_zero_iommu_cells_translates_without_an_id_and_later_entries_still_work():
+    # v7.2 of_map_id(): cells = #iommu-cells = 0, so an entry is (id-base,
+    # phandle, length) and a match gives the target with args_count 0; the
+    # "length > 1 && cells > 1" refusal does not apply. Entry 1: 0x0..0xF ->
+    # &single (0 cells); entry 2: 0x10..0x1F -> &smmu 0x100 (1 cell).
+    from oracles import linux_of
+    targets = {"single": DtTarget("single", cells=0), "smmu": DtTarget("smmu", cells=1)}
+    from acpitables.mapping.dt import DtHost
+    m = DtMapper([DtHost("pcie", 0, map_from_text("<0x0 &single 0x10>, <0x10 &smmu 0x100 0x10>",
+                                                       targets=targets), DtMap(None, msi=True))])
+    r = m.lookup(0x05)
+    assert isinstance(r, Translated) and r.iommu == "single" and r.id_cells == 0
+    assert "no ID" in str(r)
+    assert m.lookup(0x15).output_id == 0x105
+    assert isinstance(m.lookup(0x20), Bypass)
+    cells = [0x0, 1, 0x10, 0x10, 2, 0x100, 0x10]
+    plain = {1: (0, True), 2: (1, True)}
+    for rid, expect in ((0x05, ("T", 1, ())), (0x15, ("T", 2, (0x105,))), (0x20, ("F", "no-match"))):
+        assert linux_of.of_map_id(cells, None, plain, rid) == expect
+
+
+def test_msi_map_gap_means_no_msi_domain_and_the_id_unchanged():
+    # of_msi_xlate(): the first node with an msi-map decides; no entry
+    # covers RID 0x100, so the ID comes back unchanged with no controller.
+    m = DtMapper.from_entries(msi_map=[(0, "its", 0x1000, 0x100)])
+    assert m.lookup(0x10, msi=True).output_id == 0x1010
+    r = m.lookup(0x100, msi=True)
+    assert isinstance(r, Bypass) and r.msi and r.device_id == 0x100
+    assert "no MSI domain" in str(r)
+
+
+@settings(max_examples=80, deadline=None, print_blob=True)
+@given(st.lists(st.tuples(st.integers(0, 0x60), st.integers(1, 4), st.lists(st.integers(0, 0x1000),
+                                                                             min_size=0, max_size=2),
+                          st.integers(0, 0x30)), min_size=1, max_size=6),
+       st.sampled_from([None, 0xFFFF, 0xFFF8, 0x3F]),
+       st.dictionaries(st.integers(1, 4), st.tuples(st.sampled_from([None, 0, 1, 2]), st.booleans()),
+                       min_size=1, max_size=4))
+def test_v7_2_spans_match_the_linux_of_map_id_loop(entries, mask, targets):
+    # raw cells: (id-base, phandle, out cells as many as drawn, length); the
+    # phandle may name no node, a 0/1/2-cell or an unavailable target
+    from oracles import linux_of
+    cells = []
+    for base, ph, out, length in entries:
+        cells += [base, ph, *out, length]
+    m = DtMap(cells, mask, {ph: DtTarget(f"t{ph}", c, ok) for ph, (c, ok) in targets.items()})
+    for rid in range(0, 0x70):
+        got = m.lookup(rid)
+        want = linux_of.of_map_id(cells, mask, targets, rid)
+        if want[0] == "T":
+            assert isinstance(got, Translated) and got.iommu == f"t{want[1]}", (rid, got, want)
+            args = got.cells if got.cells else (() if got.id_cells == 0 else (got.output_id,))
+            assert args == want[2], (rid, got, want)
+        elif want[1] == "no-match":
+            assert isinstance(got, Bypass) and got.reason is BypassReason.NO_MATCH, (rid, got)
+        elif want[1] == "unavailable":
+            assert isinstance(got, Bypass) and got.reason is BypassReason.TARGET_UNAVAILABLE
+        else:
+            assert isinstance(got, MapError), (rid, got, want)
+
+
+def test_multi_id_entry_onto_multi_cell_target_is_einval_even_when_the_target_is_disabled():
+    # found by the linux_of oracle: of_map_id() returns -EINVAL for a
+    # matched length-2 entry onto a 2-cell target before of_iommu looks at
+    # the target's status, so the answer is the error, not "unavailable"
+    m = DtMap([0x0, 4, 0x0, 0x0, 0x2], None, {4: DtTarget("t4", 2, False)})
+    assert isinstance(m.lookup(0), MapError) and m.lookup(0).reason == "EINVAL"

@@ -32,5 +32,5 @@ def test_q35_example_content():
     assert built.data[0x58:0x70] == bytes.fromhex("01001800 00300000 0000 0000 0030 ffff 3000"
                                                   "000000000000")
     assert [str(w) for w in api.validate_description(path)] == [
-        f"{path}:12:12: endpoints[0].buses: warning: range contains its own IOMMU 0000:00:02.0; "
+        f"{path}:12:12: endpoints[0].buses: note[VIOT-RANGE-OWN-IOMMU]: range contains its own IOMMU 0000:00:02.0; "
         "Linux never translates the IOMMU itself"]

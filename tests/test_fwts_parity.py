@@ -221,22 +221,10 @@ MISSING = {
         _RAW.format(what="memory properties reserved 0x8000",
                     field="memory_properties.reserved"),
 }
-SEVERITY = ("awaiting reclassification (engine): a node whose arrays run past its Length "
-            "(Linux reads the next node's bytes as them) must be an error, not a warning")
-SEVERITY_CASES = {
-    "iort-0001__iort-0002:0x30:IORTItsIdArrayOutsideTable#1",
-    "iort-0001__iort-0002:0x50:IORTIdMappingOutsideTable#1",
-    "iort-0001__iort-0002:0xA0:IORTIdMappingOutsideTable#1",
-    "viot-0001__viot-0002:0xA0:VIOTOutOfRangeOffset#1",
-}
-
-
 def _param(case: Failed):
     marks = []
     if case.id in MISSING:
         marks.append(pytest.mark.xfail(strict=True, reason=MISSING[case.id]))
-    elif case.id in SEVERITY_CASES:
-        marks.append(pytest.mark.xfail(strict=True, reason=SEVERITY))
     return pytest.param(case, id=case.id, marks=marks)
 
 

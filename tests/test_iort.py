@@ -520,3 +520,18 @@ def test_keys_of_another_node_type_are_reported_once_precisely():
         "nc.yaml:11:3: nodes[1].base_address: 'base_address' is not a field of a revision-4 "
         "Named Component node",
     ]
+
+
+def test_single_mapping_on_an_iwb_is_valid_but_on_an_rmr_is_odd():
+    """Linux 7.0 honours an IWB's single mapping (issue 9): no finding;
+    on an RMR it is still a warning."""
+    iwb = ("table: IORT\nrevision: 7\nnodes:\n  - {name: its, type: its_group, identifiers: [0]}\n"
+           "  - {name: iwb, type: iwb, device_name: \\_SB_.IWB0,\n"
+           "     mappings: [{single: true, output: its, output_base: 0x40}]}\n")
+    assert [w.code for w in api.build(iwb).warnings] == []
+    rmr = ("table: IORT\nrevision: 5\nnodes:\n  - {name: its, type: its_group, identifiers: [0]}\n"
+           "  - {name: s, type: smmu_v3, event_gsiv: 1, pri_gsiv: 2, gerr_gsiv: 3, sync_gsiv: 4,\n"
+           "     mappings: [{input: 0, count: 16, output: its}]}\n"
+           "  - {name: r, type: rmr, rmr_descriptors: [{base_address: 0x10000, length: 0x10000}],\n"
+           "     mappings: [{single: true, output: s, output_base: 1}]}\n")
+    assert [w.code for w in api.build(rmr).warnings] == ["IORT-MAP-SINGLE-ODD"]

@@ -35,3 +35,15 @@ def test_wheel_contains_schemas(tmp_path):
         assert member in names
         shipped = json.loads(zipfile.ZipFile(wheel).read(member))
         assert shipped == json.loads((ROOT / "schemas" / spec.schema).read_text())
+
+
+def test_wheel_is_typed_and_runs_as_a_module(tmp_path):
+    """PEP 561: py.typed ships, so a user's mypy reads our annotations; and
+    `python -m acpitables` has its __main__."""
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                             str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {result.stderr.strip()[-300:]}")
+    names = zipfile.ZipFile(next(tmp_path.glob("acpitables-*.whl"))).namelist()
+    assert "acpitables/py.typed" in names
+    assert "acpitables/__main__.py" in names

@@ -239,4 +239,58 @@ def test_node_offset_alignment_is_per_table():
     text = ("table: VIOT\nnode_offset: 0x34\npadding: '00000000'\n"
             "iommus: [{name: v, pci: '00:01.0'}]\nendpoints: [{bus: 1, iommu: v}]\n")
     warnings = [str(w) for w in decode(build(text).data).warnings]
-    assert "warning: offset 0x24, node_offset: node offset 0x34 is not 8-byte aligned" in warnings
+    assert "offset 0x24, node_offset: warning[TABLE-NODE-ALIGN]: node offset 0x34 is not 8-byte aligned" in warnings
+
+
+# --- issue 9: every VIOT decode accepts builds back, and build writes only
+# what decode reads. Tables assembled here byte by byte (spec 2.4 layouts).
+
+def viot(*nodes: bytes) -> bytes:
+    body = b"".join(nodes)
+    head = b"VIOT" + (48 + len(body)).to_bytes(4, "little") + bytes([0, 0]) + b"BOCHS " \
+        + b"BXPC    " + bytes(4) + b"BXPC" + bytes(4)
+    return fixed(head + len(nodes).to_bytes(2, "little") + (48).to_bytes(2, "little")
+                 + bytes(8) + body)
+
+
+def pci_range(first: int, last: int, output: int, endpoint: int = 0) -> bytes:
+    return bytes([1, 0]) + (24).to_bytes(2, "little") + endpoint.to_bytes(4, "little") \
+        + bytes(4) + first.to_bytes(2, "little") + last.to_bytes(2, "little") \
+        + output.to_bytes(2, "little") + bytes(6)
+
+
+def round_trip(blob: bytes) -> None:
+    desc = api.describe(api.decode(blob))
+    assert api.build(render.as_yaml(desc, "viot.schema.json")).data == blob
+
+
+def test_inverted_bdf_range_is_described_lenient_and_builds_back():
+    iommu = bytes([3, 0]) + (16).to_bytes(2, "little") + bytes(2) + (0x10).to_bytes(2, "little") \
+        + bytes(8)
+    blob = viot(iommu, pci_range(0x200, 0x100, 48))
+    decoded = api.decode(blob)
+    assert [f.code for f in decoded.warnings if f.severity == "error"] == ["VIOT-RANGE-INVERTED"]
+    assert api.describe(decoded)["lenient"] is True
+    round_trip(blob)
+
+
+def test_range_whose_iommu_node_is_kept_raw_round_trips():
+    """A virtio-pci IOMMU node too short to decode is kept raw; the range
+    pointing at it still decodes (no KeyError), and its YAML names the raw
+    node and builds back."""
+    short_iommu = bytes([3, 0]) + (8).to_bytes(2, "little") + bytes(4)
+    blob = viot(short_iommu, pci_range(0, 0xFF, 48))
+    decoded = api.decode(blob)
+    assert decoded.table.nodes[0].raw
+    desc = api.describe(decoded)
+    assert desc["endpoints"][0]["iommu"] == desc["other_nodes"][0]["name"]
+    round_trip(blob)
+
+
+def test_build_refuses_a_length_its_decoder_would_refuse():
+    text = ("table: VIOT\niommus:\n  - {name: v, pci: '00:01.0'}\nendpoints:\n"
+            "  - {bus: 0, iommu: v, length: 2}\n")
+    with pytest.raises(DescriptionError) as exc:
+        api.build(text, "v.yaml")
+    assert str(exc.value).startswith("v.yaml:5:32: endpoints[0].length: the table built would "
+                                     "not decode (node 1 of 2: node length 2 is shorter than")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import reprlib
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -72,12 +73,13 @@ class Problems:
                     path = path + ("reserved",)
             elif diag.field in self.data if isinstance(self.data, dict) else False:
                 path = (diag.field,)
-            (self.errors if diag.severity == "error" else self.warnings).append(
-                self._diag(diag.severity, path, diag.message))
+            located = replace(self._diag(diag.severity, path, diag.message), code=diag.code,
+                              source=diag.source)
+            (self.errors if diag.severity == "error" else self.warnings).append(located)
 
     def raise_if_errors(self) -> None:
         if self.errors:
-            unique = {}
+            unique: dict[tuple, Diagnostic] = {}
             for e in self.errors:
                 unique.setdefault((e.line, e.col, e.message), e)
             self.errors = list(unique.values())
@@ -121,6 +123,18 @@ def load_schema(name: str) -> dict:
     return json.loads(Path(schema_path(name)).read_text(encoding="utf-8"))
 
 
+def declared_schema(schema_name: str) -> dict | None:
+    """The schema a registered table's declarations give (what the shipped
+    file holds, a test says so): validation follows the declarations, so a
+    table or node kind registered at run time validates too."""
+    from .registry import TABLES  # noqa: PLC0415 -- the registry imports the table modules
+
+    for spec in TABLES.values():
+        if spec.schema == schema_name and spec.schema_doc is not None:
+            return spec.schema_doc()
+    return None
+
+
 def schema_problems(data: Any, schema_name: str, p: Problems) -> None:
     """Every schema error, located. Same verdicts as validating the whole
     schema at once; but a list whose items are constrained per kind
@@ -154,12 +168,13 @@ def _validators(schema_name: str) -> tuple[Any, dict]:
 
     import jsonschema
 
-    schema = copy.deepcopy(load_schema(schema_name))
+    schema = copy.deepcopy(declared_schema(schema_name) or load_schema(schema_name))
     dispatch: dict[str, list] = {}
     for key, prop in schema.get("properties", {}).items():
         items = prop.get("items") if isinstance(prop, dict) else None
         branches = items.get("allOf") if isinstance(items, dict) else None
-        if branches and all(set(b) == {"if", "then"} for b in branches):
+        if branches and isinstance(items, dict) and all(set(b) == {"if", "then"}
+                                                         for b in branches):
             del items["allOf"]
             dispatch[key] = [(_if_test(b["if"]), jsonschema.Draft7Validator(b["then"]))
                              for b in branches]
@@ -372,6 +387,7 @@ def add_node(nodes: dict[str, Node], node: Node, p: Problems, path: tuple,
                 f"{format_path(p.node_paths[node.name])}")
     ntype = node_types.get(node.type)
     if ntype is not None and not node.raw:
+        node.kind = ntype
         sizes = reserved_sizes(ntype.struct)
         for field, value in (item.get("reserved") or {}).items():
             if field not in sizes:
@@ -423,7 +439,7 @@ def ordered(nodes: dict[str, Node], desc: dict, p: Problems) -> list[Node]:
 
 def describe_ref(ref: Any) -> Any:
     if isinstance(ref, Ref):
-        return ref.name if ref.name is not None else Hex(ref.offset)
+        return ref.name if ref.name is not None else Hex(ref.offset or 0)
     return ref
 
 

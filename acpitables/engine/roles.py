@@ -27,14 +27,21 @@ class Role:
     kind            RoleKind
     targets         node *kinds* (declaration names) its mappings or output
                     references may point at; () = anything / not checked
-    single_mappings Linux honours single-mapping entries on this node (IORT
-                    NC and RC); elsewhere they are skipped (FW_BUG)
+    single_mappings Linux iort_id_map() honours single-mapping entries on
+                    this node (IORT NC, RC and, since Linux 7.0, IWB);
+                    elsewhere they are skipped (FW_BUG). For index lookups
+                    (iort_node_get_id) nodes with a deviceid_index qualify too
     deviceid_index  fields -> index of the mapping that carries the node's
                     own MSI DeviceID (Linux iort_get_id_mapping_index), or
-                    None; that mapping is skipped while translating
-    match           how a device finds this node as its walk start: the
-                    field compared ("pci_segment_number", "device_name",
-                    "base_address"...) or None
+                    None; that mapping is skipped while translating. The one
+                    place the rule lives: mapper and checks both call it
+    match           how a device finds this node, compared field by field:
+                    endpoints -- where its walk starts: "pci_segment_number"
+                    (a host bridge), "device_name" (ACPI path, byte-exact),
+                    "segment_bdf_range" (segment_start..end x bdf_start..end),
+                    "base_address" (first MMIO resource); IOMMUs -- which
+                    device IS the IOMMU (not translated by itself):
+                    "pci_function" (segment + bdf) or "base_address"
     match_order     among endpoint kinds matched by the same key, lower first
                     (IORT: named components before IWB nodes)
     table_revisions table revisions that allow the kind (None: all)

@@ -6,14 +6,41 @@ module supplies a TableSpec: its header declaration and its node types.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Mapping
 
 from construct import (Bytes, Construct, ConstructError, Container, GreedyBytes,
                        Int8ul, Int32ul, ListContainer, Struct)
 
 from ..errors import Diagnostic, TableError
+from .checks import Rule, rule
 from .roles import NO_ROLE, Role
+
+# Findings of the node walk itself, for every table.
+LENGTH_EXCESS = rule("TABLE-LENGTH-EXCESS", "note", "ACPI 6.5 5.2.6",
+                     "Input bytes after the table's Length (ignored)")
+CHECKSUM = rule("TABLE-CHECKSUM", "warning", "ACPI 6.5 5.2.6; Linux acpi_tb_verify_checksum",
+                "Wrong checksum")
+REVISION = rule("TABLE-REVISION", "note", "ACPI 6.5 5.2.6",
+                "Table revision this tool does not build by default")
+NODE_ALIGN = rule("TABLE-NODE-ALIGN", "warning", "table specification",
+                  "First node not at the alignment the spec asks for")
+NODE_TRUNCATED = rule("TABLE-NODE-TRUNCATED", "error", "table specification",
+                      "Node Length runs past the table end")
+NODE_UNKNOWN = rule("TABLE-NODE-UNKNOWN", "warning", "table specification",
+                    "Unknown node type, kept as raw bytes")
+NODE_UNDECODABLE = rule("TABLE-NODE-UNDECODABLE", "error", "table specification",
+                        "Node of a known type that cannot be decoded, kept as raw bytes")
+TRAILING = rule("TABLE-TRAILING", "warning", "table specification",
+                "Bytes after the last node, inside Length")
+REF_DANGLING = rule("TABLE-REF-DANGLING", "error", "table specification",
+                    "Reference to no node start, or to a node of a kind it cannot name")
+
+# The largest table build writes: far above any real IORT or VIOT (whose
+# node Lengths are 16-bit), and checked before anything is allocated.
+MAX_TABLE_SIZE = 1 << 24
 
 # ACPI 6.5 section 5.2.6, System Description Table Header (36 bytes).
 SDT_HEADER = Struct(
@@ -79,6 +106,8 @@ class Node:
     offset: int | None = None  # where a decoded node was found
     raw: bool = False  # kept as bytes (unknown or unparseable type)
     length_override: int | None = None  # Length field that differs from the bytes present
+    # The node's declaration (None: raw, or not yet compiled/decoded).
+    kind: "NodeType | None" = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -173,15 +202,54 @@ def set_path(values: dict, path: str, value: Any) -> None:
     values[_key(values, last)] = value
 
 
+def assign_path(values: dict, path: str, value: Any) -> None:
+    """Set a dotted path in place (decode owns the fields it built; copying
+    as set_path does would make resolving n references O(n^2))."""
+    *parents, last = path.split(".")
+    for part in parents:
+        values = values[_key(values, part)]
+    values[_key(values, last)] = value
+
+
 def _is_greedy(sub: Construct) -> bool:
     while sub is not GreedyBytes and hasattr(sub, "subcon"):
         sub = sub.subcon
     return sub is GreedyBytes
 
 
+@lru_cache(maxsize=None)
+def _flat_rows(struct: Construct) -> tuple[tuple[int, int, str, str], ...] | None:
+    """(offset, size, name, label) of every field of a Struct made only of
+    fixed-size leaves, worked out once; None when a field is nested,
+    greedy or sized by its value."""
+    out, offset = [], 0
+    for sub in struct.subcons:
+        if sub.name is None or sub.name.startswith("_"):
+            continue
+        if _is_greedy(sub) or isinstance(getattr(sub, "subcon", None), Struct):
+            return None
+        inner = getattr(sub, "subcon", None)
+        while inner is not None and not isinstance(inner, Struct) and hasattr(inner, "subcon"):
+            inner = inner.subcon
+        if isinstance(inner, Struct):
+            return None
+        try:
+            size = sub.sizeof()
+        except ConstructError:
+            return None
+        out.append((offset, size, sub.name, sub.docs or sub.name))
+        offset += size
+    return tuple(out)
+
+
 def struct_rows(struct: Construct, values: dict, base: int, prefix: str = "") -> list:
     """Walk a fixed-layout Struct declaration alongside its values, giving
     one row per leaf field: the text view is generated, never hand-written."""
+    flat = _flat_rows(struct) if isinstance(struct, Struct) else None
+    if flat is not None:  # the common case, and the bulk one (ID mappings)
+        get = values.get if isinstance(values, dict) else (lambda name: None)
+        return [(base + off, size, prefix + name, label, get(name))
+                for off, size, name, label in flat]
     rows = []
     offset = base
     for sub in struct.subcons:
@@ -213,6 +281,19 @@ def struct_rows(struct: Construct, values: dict, base: int, prefix: str = "") ->
 
 
 @dataclass
+class Dialect:
+    """What iasl's data-table source wants differently from the text view,
+    for one table (formats/dsl.py applies it; the table module declares it)."""
+
+    relabel: dict[str, str] = field(default_factory=dict)  # our label (or label@type) -> iasl's
+    no_sublines: frozenset = frozenset()  # iasl labels whose flag sub-lines iasl lacks
+    sublines_since: dict[str, int] = field(default_factory=dict)  # sub-line -> first release
+    refused_revisions: dict[int, str] = field(default_factory=dict)
+    node_rows: Callable[[Node, list, bytes, int], list] | None = None  # node, rows, bytes, release
+    padding: bool = False  # iasl can write bytes between the header and the first node
+
+
+@dataclass
 class TableSpec:
     """Everything the engine needs to know about one table signature."""
 
@@ -220,7 +301,7 @@ class TableSpec:
     spec_name: str  # citation, e.g. "ACPI 6.5 VIOT"
     header: Construct  # fields after the SDT header; must have node_count, node_offset
     node_header: Construct  # common node prefix with at least type and length
-    node_types: dict[int, NodeType]
+    node_types: Mapping[int, NodeType]
     name_nodes: Callable[[Table], None]  # give decoded nodes names
     describe: Callable[..., dict]  # Table -> description dict
     compile: Callable[..., Table]  # description -> Table (with a Locator)
@@ -231,6 +312,12 @@ class TableSpec:
     field_keys: dict = field(default_factory=dict)  # table field -> description key, for messages
     node_alignment: int = 4  # node offset alignment the spec asks for (warned, never enforced)
     mapper: str = ""  # "module:Class" of the table's mapper engine (imported when first used)
+    dialect: Dialect | None = None  # iasl source writer's view (None: no dsl output)
+    schema_doc: Callable[[], dict] | None = None  # the JSON Schema (engine/schema.py writes it)
+
+    def kind_of(self, node: Node) -> "NodeType | None":
+        """The declaration of a node (None for raw nodes and unknown types)."""
+        return None if node.raw else self.node_types.get(node.type)
 
     @property
     def header_size(self) -> int:
@@ -260,9 +347,9 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
     with warnings; what cannot be walked raises one TableError."""
     warnings: list[Diagnostic] = []
 
-    def warn(message: str, offset: int | None = None, node: str | None = None,
+    def warn(r: Rule, message: str, offset: int | None = None, node: str | None = None,
              field: str | None = None) -> None:
-        warnings.append(Diagnostic("warning", message, offset=offset, node=node, field=field))
+        warnings.append(r(message, offset=offset, node=node, field=field))
 
     check_bounds(0, SDT_HEADER_SIZE, len(data), "table header")
     sdt = SDT_HEADER.parse(data)
@@ -277,14 +364,14 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
         raise TableError(f"Length {length} but only {len(data)} bytes present (truncated)",
                          offset=4, field="length")
     if length < len(data):
-        warn(f"{len(data) - length} bytes after the table's Length ({length}) are ignored",
+        warn(LENGTH_EXCESS, f"{len(data) - length} bytes after the table's Length ({length}) are ignored",
              offset=length)
     data = bytes(data[:length])
     if sum(data) & 0xFF:
-        warn(f"checksum 0x{sdt.checksum:02X} is wrong, should be 0x{checksum_of(data):02X}",
+        warn(CHECKSUM, f"checksum 0x{sdt.checksum:02X} is wrong, should be 0x{checksum_of(data):02X}",
              offset=9, field="checksum")
     if sdt.revision not in spec.revisions:
-        warn(f"table revision {sdt.revision} is not one this tool builds by default "
+        warn(REVISION, f"table revision {sdt.revision} is not one this tool builds by default "
              f"({', '.join(map(str, spec.revisions))})", offset=8, field="revision")
 
     hdr = plain(spec.header.parse(data[SDT_HEADER_SIZE:]))
@@ -303,7 +390,7 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
                      "space before the first node", field="node_offset")
         table.padding = data[spec.header_size:node_offset]
         if node_offset % spec.node_alignment:
-            warn(f"node offset 0x{node_offset:X} is not {spec.node_alignment}-byte aligned",
+            warn(NODE_ALIGN, f"node offset 0x{node_offset:X} is not {spec.node_alignment}-byte aligned",
                  offset=SDT_HEADER_SIZE,
                  field="node_offset")
     pos = node_offset
@@ -326,13 +413,13 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
         if pos + nlen > length:
             avail = length - pos
             override = nlen
-            warn(f"node length {nlen} runs past the table end (0x{length:X}); "
+            warn(NODE_TRUNCATED, f"node length {nlen} runs past the table end (0x{length:X}); "
                  f"{nlen - avail} bytes are missing", offset=pos, node=label, field="length")
         blob = data[pos:pos + avail]
         ntype_spec = spec.node_types.get(ntype)
         node = Node(ntype, {}, offset=pos, length_override=override)
         if ntype_spec is None:
-            warn(f"unknown node type {ntype}; kept as raw bytes", offset=pos, node=label,
+            warn(NODE_UNKNOWN, f"unknown node type {ntype}; kept as raw bytes", offset=pos, node=label,
                  field="type")
             node.raw, node.fields = True, {"data": blob}
         else:
@@ -342,16 +429,17 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
                     raise TableError(f"{len(blob)} bytes is shorter than the {min_len} a "
                                      f"{ntype_spec.label} node needs", offset=pos)
                 node.fields = ntype_spec.parse(blob, spec, {"offset": pos, "table": table})
+                node.kind = ntype_spec
             except (TableError, ConstructError) as exc:
                 why = exc.diagnostic.message if isinstance(exc, TableError) else str(exc)
-                warn(f"{ntype_spec.label} node cannot be decoded ({why}); kept as raw bytes",
+                warn(NODE_UNDECODABLE, f"{ntype_spec.label} node cannot be decoded ({why}); kept as raw bytes",
                      offset=pos, node=label)
                 node.raw, node.fields = True, {"data": blob}
         table.nodes.append(node)
         pos += nlen
     if pos < length:
         table.trailing = data[pos:length]
-        warn(f"{length - pos} bytes after the last node are not part of any node",
+        warn(TRAILING, f"{length - pos} bytes after the last node are not part of any node",
              offset=pos)
 
     spec.name_nodes(table)
@@ -367,11 +455,11 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
             target = by_offset.get(target_off)
             if target is None or (ntype_spec.ref_targets and target.type not in ntype_spec.ref_targets):
                 what = "no node start" if target is None else f"a {type_name(spec, target)} node"
-                warn(f"{path} 0x{target_off:X} points at {what}", offset=node.offset,
+                warn(REF_DANGLING, f"{path} 0x{target_off:X} points at {what}", offset=node.offset,
                      node=node.name, field=path)
-                set_path(node.fields, path, Ref(offset=target_off))
+                assign_path(node.fields, path, Ref(offset=target_off))
             else:
-                set_path(node.fields, path, Ref(name=target.name))
+                assign_path(node.fields, path, Ref(name=target.name))
     return Decoded(table, warnings, length, spec, header_values, data)
 
 
@@ -380,64 +468,100 @@ def type_name(spec: TableSpec, node: Node) -> str:
     return t.label if t else f"type-{node.type}"
 
 
+def encoder_message(exc: ConstructError) -> tuple[str | None, str]:
+    """(field, one plain line) for a construct build failure, instead of
+    construct's two-line "Error in path ... / struct '<H' error ..."."""
+    parts = [p.strip() for p in str(getattr(exc, "path", "") or "").split("->")]
+    parts = [p for p in parts if p and not p.startswith("(")]
+    field_name = parts[-1] if parts else None
+    text = str(exc).splitlines()[-1]
+    given = re.search(r"given value (\S+)", text)
+    if given:
+        return field_name, f"{field_name or 'a field'} cannot hold {given.group(1)}"
+    return field_name, text
+
+
 def encode_table(table: Table, spec: TableSpec) -> bytes:
     """The layout pass: size every node, give each its offset, resolve
-    references by name, then fill counts, offsets, Length and Checksum."""
+    references by name, then fill counts, offsets, Length and Checksum.
+    The table's size is known (and refused past MAX_TABLE_SIZE) before
+    anything is allocated."""
     start = table.node_offset if table.node_offset is not None else spec.header_size
-    padding = b""
-    if table.nodes:
-        padding = table.padding or bytes(max(0, start - spec.header_size))
-    if table.nodes and len(padding) != start - spec.header_size:
-        raise TableError(f"padding of {len(padding)} bytes does not fill the space up to node "
-                         f"offset 0x{start:X}", field="node_offset")
-    names: dict[str, int] = {}
+    if table.nodes and start < spec.header_size:
+        raise TableError(f"node offset 0x{start:X} points into the {spec.header_size}-byte "
+                         "table header", field="node_offset")
 
-    def build(node: Node, resolve: Callable[[Ref], int]) -> bytes:
-        if node.raw:
-            blob = node.fields["data"]
-            return blob
+    def failed(node: Node, exc: ConstructError) -> TableError:
         ntype = spec.node_types[node.type]
-        try:
-            return ntype.build(node, resolve, spec)
-        except ConstructError as exc:
-            raise TableError(f"cannot encode {ntype.label} node: {exc}", node=node_label(node)) from None
+        field_name, message = encoder_message(exc)
+        return TableError(f"cannot encode {ntype.label} node: {message}", node=node_label(node),
+                          field=field_name)
 
     def size(node: Node) -> int:
         if node.raw:
             return len(node.fields["data"])
-        ntype = spec.node_types[node.type]
         try:
-            return ntype.size(node, spec)
+            return spec.node_types[node.type].size(node, spec)
         except ConstructError as exc:
-            raise TableError(f"cannot encode {ntype.label} node: {exc}", node=node_label(node)) from None
+            raise failed(node, exc) from None
 
     sizes = [size(n) for n in table.nodes]
+    total = (start if table.nodes else spec.header_size) + sum(sizes) + len(table.trailing)
+    if total > MAX_TABLE_SIZE:
+        where = "node_offset" if start > MAX_TABLE_SIZE else None
+        raise TableError(f"the table would be {total} bytes; this tool builds tables of at most "
+                         f"{MAX_TABLE_SIZE} bytes", field=where)
+    padding = b""
+    if table.nodes:
+        padding = table.padding or bytes(start - spec.header_size)
+    if table.nodes and len(padding) != start - spec.header_size:
+        raise TableError(f"padding of {len(padding)} bytes does not fill the space up to node "
+                         f"offset 0x{start:X}", field="node_offset")
+    names: dict[str, int] = {}
     pos = start
-    offsets = []
-    for node, size in zip(table.nodes, sizes):
-        offsets.append(pos)
+    for node, node_size in zip(table.nodes, sizes):
         if node.name:
             names[node.name] = pos
-        pos += size
+        pos += node_size
 
     def resolve(ref: Ref) -> int:
         if not isinstance(ref, Ref):
             return ref
         if ref.name is None:
-            return ref.offset
+            return ref.offset or 0
         if ref.name not in names:
             raise TableError(f"reference to unknown node {ref.name!r}")
         return names[ref.name]
 
-    blobs = [build(n, resolve) for n in table.nodes]
+    def build(node: Node) -> bytes:
+        if node.raw:
+            return node.fields["data"]
+        try:
+            return spec.node_types[node.type].build(node, resolve, spec)
+        except ConstructError as exc:
+            raise failed(node, exc) from None
+
+    blobs = [build(n) for n in table.nodes]
     try:
         hdr = spec.header.build(dict(table.fields, node_count=len(table.nodes), node_offset=start))
     except ConstructError as exc:
-        raise TableError(f"cannot encode the {spec.signature} header: {exc}") from None
+        field_name, message = encoder_message(exc)
+        raise TableError(f"cannot encode the {spec.signature} header: {message}",
+                         field=field_name) from None
     body = hdr + padding + b"".join(blobs) + table.trailing
     length = SDT_HEADER_SIZE + len(body)
     sdt = SDT_HEADER.build(dict(table.header, signature=spec.signature.encode(), length=length,
                                 checksum=0))
     out = bytearray(sdt + body)
     out[9] = checksum_of(bytes(out))
+    if any(n.raw or n.length_override is not None for n in table.nodes):
+        # Node boundaries not computed here (raw bytes, an explicit Length):
+        # what build writes, decode must read.
+        try:
+            decode_table(bytes(out), spec)
+        except TableError as exc:
+            suspects = [n for n in table.nodes if n.raw or n.length_override is not None]
+            raise TableError(f"the table built would not decode ({exc.diagnostic.message}); "
+                             "check the explicit node lengths and raw node bytes",
+                             node=node_label(suspects[0]), field="length") from None
     return bytes(out)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from ..engine.description import schema_path
-from ..engine.table import SDT_HEADER, Decoded, Ref, struct_rows
+from ..engine.table import SDT_HEADER, Decoded, Ref, TableSpec, struct_rows
 from ..engine.yamlio import dump
 
 LABEL_WIDTH = 34
@@ -35,8 +35,14 @@ def _line(offset: int, size: int, label: str, value: str) -> str:
     return f"[{offset:03X}h {offset:04d} {size:03X}h] {label:>{LABEL_WIDTH}} : {value}"
 
 
+def _spec(decoded: Decoded) -> TableSpec:
+    if decoded.spec is None:
+        raise ValueError("a Decoded without its TableSpec")
+    return decoded.spec
+
+
 def text(decoded: Decoded) -> str:
-    spec, table = decoded.spec, decoded.table
+    spec, table = _spec(decoded), decoded.table
     offsets = {n.name: n.offset for n in table.nodes}
     out = []
     hv = decoded.header_values
@@ -53,16 +59,17 @@ def text(decoded: Decoded) -> str:
                          _value(table.padding, 0)))
     for node in table.nodes:
         out.append("")
-        ntype = spec.node_types.get(node.type)
-        title = ntype.label if ntype and not node.raw else f"Unknown node type {node.type}"
+        ntype = spec.kind_of(node)
+        base = node.offset or 0
+        title = ntype.label if ntype is not None else f"Unknown node type {node.type}"
         out.append(f"/* {node.name}: {title} */")
-        if node.raw:
+        if ntype is None:
             hdr = spec.node_header.parse(node.fields["data"])
-            for off, size, name, label, value in struct_rows(spec.node_header, hdr, node.offset):
+            for off, size, name, label, value in struct_rows(spec.node_header, hdr, base):
                 out.append(_line(off, size, name.title(), _value(value, size)))
             body = node.fields["data"][spec.node_header_size:]
             if body:
-                out.append(_line(node.offset + spec.node_header_size, len(body), "Data",
+                out.append(_line(base + spec.node_header_size, len(body), "Data",
                                  _value(body, 0)))
             continue
         for off, size, name, label, value in ntype.layout(node, spec, table):
@@ -74,7 +81,7 @@ def text(decoded: Decoded) -> str:
                 target = offsets.get(value.name) if value.name else value.offset
                 shown = f"{target:0{size * 2}X}" + (f"    ({value.name})" if value.name else
                                                      "    (no such node)")
-            out.append(_line(node.offset + off, size, label, shown))
+            out.append(_line(base + off, size, label, shown))
     if table.trailing:
         start = decoded.size - len(table.trailing)
         out.append("")
@@ -98,7 +105,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def as_dict(decoded: Decoded) -> dict:
-    spec, table = decoded.spec, decoded.table
+    spec, table = _spec(decoded), decoded.table
     hv = dict(decoded.header_values)
     for key in ("signature", "oem_id", "oem_table_id", "creator_id"):
         hv[key] = hv[key].decode("latin-1")
@@ -133,6 +140,6 @@ def modeline(schema: str, output: str | None) -> str:
 
 
 def as_yaml(description: dict, schema: str, output: str | None = None,
-            comments: list[str] = ()) -> str:
+            comments: Sequence[str] = ()) -> str:
     head = modeline(schema, output) + "".join(f"# {c}\n" for c in comments)
     return dump(description, head)

@@ -3,7 +3,7 @@
 Like `acpidump -s`, but about IOMMUs: per table its nodes by kind, which
 IOMMU translates which segments and buses, what bypasses, and its findings
 by severity. The translation part comes from the mapper
-(mapping.mapper.for_table(...).segment_map(...)): the summary never walks
+(mapping.for_table(...).segment_map(...)): the summary never walks
 the tables' references itself, so it says what Linux decides.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def table_summary(table: Table, spec: TableSpec) -> dict:
         "oem_table_id": _text(table.header.get("oem_table_id")),
         "nodes": kinds,
     }
-    from ..mapping import mapper
+    from .. import mapping as mapper
     try:
         m = mapper.for_table(table)
         segments = {}

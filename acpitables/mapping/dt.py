@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import InputError
-from .mapper import (U32, RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Mapper,
-                     Span, Translated, compact, paint)
+from ..engine.pci import format_bdf
+from ..errors import InputError, TableError
+from .results import (U32, RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Mapper,
+                      Result, Span, Translated, compact, paint)
 
 COMPATS = ("linux-7.2", "linux-7.1", "linux-5.2")
 DEFAULT_COMPAT = "linux-7.2"
@@ -150,14 +151,17 @@ class DtMap:
             if target is None:                       # 7.1: found only on a match
                 rules.append((base, hi, MapError("dangling-reference",
                                                  f"{where}: phandle 0x{ph:X} names no node")))
+            elif length > 1 and ncells > 1:
+                # of_map_id() refuses this before the IOMMU layer ever
+                # looks at the target's status
+                rules.append((base, hi, MapError("EINVAL", f"{where}: a {length}-ID range cannot "
+                                                 f"map onto {ncells}-cell specifiers")))
             elif not target.available:
                 rules.append((base, hi, Bypass(BypassReason.TARGET_UNAVAILABLE,
                                                f"{target.name} is not available (status)")))
-            elif length > 1 and ncells > 1:
-                rules.append((base, hi, MapError("EINVAL", f"{where}: a {length}-ID range cannot "
-                                                 f"map onto {ncells}-cell specifiers")))
             else:
                 rules.append((base, hi, (target, out, base)))
+        gap: Result
         if self.compat == "linux-5.2":
             gap = MapError("EFAULT", f"no {self.prop} entry covers the ID (before Linux 5.3 a "
                                      "gap is an error)")
@@ -170,11 +174,18 @@ class DtMap:
                 continue
             payload = rules[win][2]
             if not isinstance(payload, tuple):
-                spans.append(Span(a, b, payload))
+                spans.append(Span(a, b, payload))   # type: ignore[arg-type]  # a Result
                 continue
             target, out, base = payload
             off = a - base
             ids = tuple((off + o) & U32 for o in out)
+            if not ids:
+                # #iommu-cells = <0>: of_map_id() returns the target with
+                # args_count 0 -- translated, with no ID (one IOMMU per
+                # master, as single-context IOMMUs are).
+                spans.append(Span(a, b, Translated(target.name, 0, (self.owner, target.name),
+                                                   id_cells=0), 0))
+                continue
             spans.append(Span(a, b, Translated(target.name, ids[0], (self.owner, target.name),
                                                ids if len(ids) > 1 else ())))
         return spans
@@ -191,7 +202,7 @@ class DtMap:
         return all(c[i + 1] == c[1] and c[i + 3] == 1 for i in range(0, len(c), 4))
 
     # -- lookups ---------------------------------------------------------------
-    def lookup(self, ident: int) -> object:
+    def lookup(self, ident: int) -> Result:
         r = self.id_map().lookup((ident & self.mask) & U32)
         return r
 
@@ -332,7 +343,7 @@ def is_dt(path: str | Path) -> bool:
 
 
 def _words(prop) -> list[int] | None | str:
-    import fdt
+    import fdt  # type: ignore[import-untyped]  # no stubs
     if isinstance(prop, fdt.PropWords):
         return list(prop.data)
     if isinstance(prop, fdt.PropBytes):
@@ -356,7 +367,7 @@ def _tree_order(node, path: str):
 def mapper_from_dtb(data: bytes, compat: str = DEFAULT_COMPAT, node: str | None = None,
                     name: str = "<dtb>") -> DtMapper:
     """Host bridges with iommu-map or msi-map in a flattened tree."""
-    import fdt
+    import fdt  # type: ignore[import-untyped]  # no stubs
     try:
         tree = fdt.parse_dtb(data)
     except Exception as exc:  # noqa: BLE001 -- fdt raises plain exceptions on bad blobs
@@ -472,22 +483,38 @@ class DtExport:
         return DtMapper(hosts)
 
 
-def _entries(imap: IntervalMap) -> tuple[list[tuple[int, str, int, int]], int | None]:
-    spans = imap.translated()
-    if (len(spans) == 1 and spans[0].step == 0 and spans[0].start == 0
-            and spans[0].end == RID_MAX):            # one ID for every RID: mask 0
-        return [(0, dt_label(spans[0].result.iommu), spans[0].result.output_id, 1)], 0
-    out = []
-    for s in spans:
-        label = dt_label(s.result.iommu)
-        if s.step == 0 and s.end > s.start:          # same output for several RIDs
-            out += [(rid, label, s.result.output_id, 1) for rid in range(s.start, s.end + 1)]
-        elif out and out[-1][1] == label and out[-1][0] + out[-1][3] == s.start \
-                and out[-1][2] + out[-1][3] == s.result.output_id:
+def _entries(imap: IntervalMap, segment: int, prop: str) -> tuple[list[tuple[int, str, int, int]],
+                                                                   int | None]:
+    """The translated spans of one segment as map entries (id-base, label,
+    out-base, length), and a mask when one is needed. Entries are ranges:
+    Devicetree maps a range linearly (out = out-base + id - id-base), and
+    the mask applies to every entry of the host bridge, so several RIDs
+    that share one output ID are expressible only when they are the whole
+    segment (mask 0, one entry). Anything else is refused, not written as
+    one entry per RID."""
+    spans = [(s, s.result) for s in imap.translated() if isinstance(s.result, Translated)]
+    if (len(spans) == 1 and spans[0][0].step == 0 and spans[0][0].start == 0
+            and spans[0][0].end == RID_MAX):            # one ID for every RID: mask 0
+        return [(0, dt_label(spans[0][1].iommu), spans[0][1].output_id, 1)], 0
+    out: list[tuple[int, str, int, int]] = []
+    for s, r in spans:
+        label = dt_label(r.iommu)
+        if s.step == 0 and s.end > s.start:
+            raise TableError(
+                f"segment {segment} RIDs {format_bdf(s.start, segment)}.."
+                f"{format_bdf(s.end, segment)} ({s.end - s.start + 1} RIDs) all map to ID "
+                f"0x{r.output_id:X} of {r.iommu}: a Devicetree {prop} entry maps "
+                f"IDs linearly and {prop}-mask applies to the whole host bridge, so this "
+                "constant range (an IORT single mapping that does not cover the whole "
+                "segment) has no exact Devicetree form"
+                + (f" (via {' -> '.join(r.chain)})" if r.chain else ""),
+                node=r.chain[0] if r.chain else None)
+        if out and out[-1][1] == label and out[-1][0] + out[-1][3] == s.start \
+                and out[-1][2] + out[-1][3] == r.output_id:
             base, _, first_out, n = out[-1]         # continues the previous entry
             out[-1] = (base, label, first_out, n + s.end - s.start + 1)
         else:
-            out.append((s.start, label, s.result.output_id, s.end - s.start + 1))
+            out.append((s.start, label, r.output_id, s.end - s.start + 1))
     return out, None
 
 
@@ -498,12 +525,12 @@ def export_dt(mapper: Mapper) -> DtExport:
     exp = DtExport()
     for seg in mapper.segments():
         props: dict = {}
-        entries, mask = _entries(mapper.segment_map(seg))
+        entries, mask = _entries(mapper.segment_map(seg), seg, "iommu-map")
         if entries:
             props["iommu-map"] = entries
             if mask is not None:
                 props["iommu-map-mask"] = mask
-        m_entries, m_mask = _entries(mapper.segment_map(seg, msi=True))
+        m_entries, m_mask = _entries(mapper.segment_map(seg, msi=True), seg, "msi-map")
         if m_entries:                                 # only an IORT says where MSIs go
             props["msi-map"] = m_entries
             if m_mask is not None:

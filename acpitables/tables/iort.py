@@ -1,31 +1,31 @@
 """acpitables: iort.py -- the IORT (Arm IO Remapping Table, DEN 0049).
 
 Layouts after DEN 0049 issues A-E.g as ACPICA actbl2.h, edk2
-IoRemappingTable.h and Linux drivers/acpi/arm64/iort.c declare them; see
-docs/spec.md section 3 in the team's reference. One construct declaration
-per structure serves decoding and building; each node's fixed part follows
-that node's own Revision byte, and its arrays (ID mappings, ITS IDs, SMMU
-interrupts, RMR descriptors, device names) sit at the node offsets the
-node gives. Counts, offsets and Length are computed in one place
-(`IortNode.place`), unless a description (or a decoded table that differs
-from the default layout) gives them.
+IoRemappingTable.h and Linux drivers/acpi/arm64/iort.c declare them. Each
+node kind is one engine.nodes.NodeKind declaration: its fixed part per
+node revision, its arrays (ID mappings, ITS IDs, SMMU interrupts, RMR
+descriptors, device names) with the fields holding their count and
+offset, its flags words and its Role. What is IORT's own stays here: the
+root complex's optional Flags word, the table-revision columns, the ID
+mapping description language (with QEMU-style iommu_map/bypass_to sugar),
+the checks, and what iasl writes differently (`DIALECT`).
 """
 from __future__ import annotations
 
 import re
-import struct as _struct
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Callable
 
-from construct import (Bytes, Construct, Default, FormatField, Int8ul, Int16ul, Int32ul,
-                       Int64ul, Struct)
+from construct import Bytes, Default, Int8ul, Int16ul, Int32ul, Int64ul, Struct
 
 from ..engine import description as d
-from ..errors import Diagnostic, TableError
+from ..engine.checks import Findings, rule
+from ..engine.flags import FlagSet
+from ..engine.nodes import (Array, NodeArray, NodeKind, build_array, flag_rows,  # noqa: F401
+                            parse_array, since)
 from ..engine.roles import Role, RoleKind
-from ..engine.table import Node, NodeType, Ref, Table, TableSpec, plain, struct_rows
-from ..engine.yamlio import Flow, Hex
+from ..engine.table import Dialect, Node, Ref, Table, TableSpec, node_label, struct_rows
+from ..engine.yamlio import Hex
+from ..errors import Diagnostic, TableError
 
 ITS_GROUP, NAMED_COMPONENT, ROOT_COMPLEX, SMMU, SMMU_V3, PMCG, RMR, IWB = range(8)
 
@@ -87,79 +87,20 @@ RMR_DESCRIPTOR = Struct(
     "reserved" / Default(Bytes(4), bytes(4)) * "Reserved",
 )
 
-
-# --- flag words: one declaration for YAML names, text view and checks -----
-
-class FlagSet:
-    """Named bit fields of one flags word. A one-bit field is a boolean in
-    the description, a wider one an integer; bits no field covers are
-    reserved and must be zero."""
-
-    def __init__(self, *fields: tuple[str, int, str]):
-        self.fields = fields  # (name, mask, iasl label)
-        self.mask = 0
-        for _, mask, _ in fields:
-            self.mask |= mask
-
-    @staticmethod
-    def _get(value: int, mask: int) -> int:
-        return (value & mask) >> ((mask & -mask).bit_length() - 1)
-
-    def rows(self, value: int) -> list[tuple[str, str, int]]:
-        return [(name, label, self._get(value, mask)) for name, mask, label in self.fields]
-
-    def describe(self, value: int) -> Any:
-        out: dict = {}
-        for name, mask, _ in self.fields:
-            field = self._get(value, mask)
-            if field:
-                out[name] = True if mask & (mask - 1) == 0 else field
-        if value & ~self.mask:
-            out["reserved"] = Hex(value & ~self.mask)
-        return out
-
-    def compile(self, value: Any, p: d.Problems, path: tuple) -> int:
-        if isinstance(value, bool):
-            p.error(path, "a flags word is a mapping of flag names (or an integer)")
-            return 0
-        if isinstance(value, int):
-            return value
-        out = 0
-        known = {name: mask for name, mask, _ in self.fields}
-        for name, field in (value or {}).items():
-            if name == "reserved":
-                out |= field
-                continue
-            mask = known.get(name)
-            if mask is None:
-                p.error(path + (name,), f"unknown flag {name!r} (known: {', '.join(known)})",
-                        key=True)
-                continue
-            field = int(field)
-            width_max = mask >> ((mask & -mask).bit_length() - 1)
-            if field < 0 or field > width_max:
-                p.error(path + (name,), f"{field} does not fit the {width_max.bit_length()}-bit "
-                        f"field {name}")
-                continue
-            out |= field << ((mask & -mask).bit_length() - 1)
-        return out
-
-    def names(self) -> list[str]:
-        return [name for name, _, _ in self.fields]
-
+# --- flag words --------------------------------------------------------------
 
 MAPPING_FLAGS = FlagSet(("single_mapping", 0x1, "Single Mapping"))
 HINTS = FlagSet(("transient", 0x1, "Transient"), ("write_allocate", 0x2, "Write Allocate"),
-                ("read_allocate", 0x4, "Read Allocate"), ("override", 0x8, "Override"))
+                ("read_allocate", 0x4, "Read Allocate"), ("override", 0x8, "Override"), width=8)
 MEMORY_FLAGS = FlagSet(("coherency", 0x1, "Coherency"),
                        ("device_attribute", 0x2, "Device Attribute"),
-                       ("canwbs", 0x4, "Ensured Coherency of Accesses"))
+                       ("canwbs", 0x4, "Ensured Coherency of Accesses"), width=8)
 NC_FLAGS = FlagSet(("stall_supported", 0x1, "Stall Supported"),
                    ("pasid_bits", 0x3E, "PASID Bits"))
 ATS_ATTRIBUTE = FlagSet(("ats_supported", 0x1, "ATS Supported"),
                         ("pri_supported", 0x2, "PRI Supported"),
                         ("pasid_fwd_supported", 0x4, "PASID Forwarding Supported"))
-PASID_CAPABILITIES = FlagSet(("max_pasid_width", 0x1F, "Max PASID Width"))
+PASID_CAPABILITIES = FlagSet(("max_pasid_width", 0x1F, "Max PASID Width"), width=16)
 RC_FLAGS = FlagSet(("pasid_supported", 0x1, "PASID Supported"))
 SMMU_FLAGS = FlagSet(("dvm_supported", 0x1, "DVM Supported"),
                      ("coherent_walk", 0x2, "Coherent Walk"))
@@ -174,394 +115,57 @@ RMR_FLAGS = FlagSet(("remap_permitted", 0x1, "Remapping Permitted"),
 
 # Flag words inside the shared structures, by field name.
 MEMORY_ACCESS_FLAGS = {"hints": HINTS, "memory_flags": MEMORY_FLAGS}
+IRQ_FLAG_FIELDS = (("flags", IRQ_FLAGS), ("nsg_irpt_flags", IRQ_FLAGS),
+                   ("nsg_cfg_irpt_flags", IRQ_FLAGS))
 
 
-# --- node types ----------------------------------------------------------------
+# --- the ID mapping description language --------------------------------------
 
-@dataclass(frozen=True)
-class NodeArray:
-    """A node-relative array: `count` and `offset` name the fixed-part
-    fields holding its element count and node offset (None: exactly one
-    element / right after the fixed part); `elem` None is a NUL-terminated
-    name."""
-
-    key: str
-    elem: Construct | None
-    count: str | None = None
-    offset: str | None = None
-    single: bool = False  # exactly one element, kept as a dict
-
-    @property
-    def elem_size(self) -> int:
-        return self.elem.sizeof() if self.elem is not None else 1
+def _describe_mapping(m: dict) -> dict:
+    out: dict = {}
+    single = m["flags"] & 1
+    if single:
+        out["single"] = True
+    if not single or m["input_base"] or m["id_count"]:
+        out["input"] = Hex(m["input_base"])
+        out["count"] = Hex(m["id_count"] + 1)
+    out["output"] = d.describe_ref(m["output_reference"])
+    if single or m["output_base"] != m["input_base"]:
+        out["output_base"] = Hex(m["output_base"])
+    if m["flags"] & ~1:
+        out["flags"] = Hex(m["flags"])
+    return out
 
 
-MAPPINGS = NodeArray("mappings", ID_MAPPING, "mapping_count", "mapping_offset")
+def _compile_mapping(m: dict, p: d.Problems, path: tuple, ref: Callable) -> dict:
+    single = bool(m.get("single", False))
+    flags = m.get("flags", 1 if single else 0)
+    if "flags" in m and "single" in m and bool(flags & 1) != single:
+        p.error(path + ("flags",), "flags bit 0 (single mapping) disagrees with single:")
+    first = m.get("input", 0)
+    if "count" in m:
+        id_count = m["count"] - 1
+    elif "last" in m:
+        id_count = m["last"] - first
+        if id_count < 0:
+            p.error(path + ("last",), f"last ID 0x{m['last']:X} is below input 0x{first:X}")
+            id_count = 0
+    elif flags & 1:
+        id_count = 0
+    else:
+        p.error(path, "a mapping needs count: (number of IDs) or last: (last input ID)")
+        id_count = 0
+    if id_count < 0:
+        p.error(path + ("count",), "count is at least 1")
+        id_count = 0
+    return {"input_base": first, "id_count": id_count, "output_base": m.get("output_base", first),
+            "output_reference": ref(m.get("output"), path + ("output",)), "flags": flags}
 
 
-def _fast_format(st: Struct) -> tuple[tuple[str, ...], _struct.Struct] | None:
-    """A struct-module format derived from a declaration made only of
-    little-endian integers: the bulk path for long arrays (mappings)."""
-    if not isinstance(st, Struct):
-        return None
-    names, fmt = [], "<"
-    for sub in st.subcons:
-        inner = sub.subcon
-        if not isinstance(inner, FormatField):
-            return None
-        names.append(sub.name)
-        fmt += inner.fmtstr.lstrip("<")
-    return tuple(names), _struct.Struct(fmt)
-
-
-class IortNode(NodeType):
-    """An IORT node: the common header, a fixed part whose fields depend on
-    the node revision, and node-relative arrays."""
-
-    def __init__(self, code: int, kind: str, label: str,
-                 body: list[tuple[int, int | None, Construct]], arrays: tuple[NodeArray, ...],
-                 flags: dict[str, FlagSet], prefix: str, refs: tuple[str, ...] = (),
-                 ref_fields: tuple[str, ...] = ()):
-        self.body_fields = body
-        self.arrays = arrays
-        self.flags = flags
-        self.prefix = prefix
-        self.ref_fields = ref_fields  # fixed-part fields that are node references
-        self.derived = {a.count for a in arrays if a.count} | {"mapping_offset"}
-        self.offset_fields = tuple(a.offset for a in arrays if a.offset)  # incl. mapping_offset
-        top = max((lo for lo, _, _ in body), default=0)
-        full = Struct("header" / NODE_HEADER, *self.body(top + 10).subcons)
-        super().__init__(code, kind, label, full, HEADER_SIZE + self.body(0).sizeof(), refs=refs)
-
-    @lru_cache(maxsize=None)
-    def body(self, revision: int, flags_word: bool = True) -> Struct:
-        """The fixed part after the node header for one node revision."""
-        subs = [sub for lo, hi, sub in self.body_fields
-                if lo <= revision and (hi is None or revision <= hi)
-                and (flags_word or sub.name != "flags" or self.code != ROOT_COMPLEX)]
-        return Struct(*subs)
-
-    def has_flags_word(self, revision: int, fields: dict) -> bool:
-        return self.code == ROOT_COMPLEX and revision >= 4 and "flags" in fields
-
-    @lru_cache(maxsize=None)
-    def fixed_bytes(self, revision: int, flags_word: bool = True) -> int:
-        return HEADER_SIZE + self.body(revision, flags_word).sizeof()
-
-    def min_length(self, spec: TableSpec, revision: int | None) -> int:
-        return self.fixed_bytes(revision or 0, flags_word=False)
-
-    def ref_paths(self, fields: dict) -> tuple[str, ...]:
-        return self.ref_fields + tuple(f"mappings.{i}.output_reference"
-                                       for i in range(len(fields.get("mappings", ()))))
-
-    # -- decoding ------------------------------------------------------------
-
-    def parse(self, blob: bytes, spec: TableSpec, ctx: dict) -> dict:
-        where = ctx["offset"]
-        head = NODE_HEADER.parse(blob)
-        if head.length != len(blob):
-            raise TableError("the node runs past the table end", offset=where)
-        rev = head.revision
-        flags_word = True
-        if self.code == ROOT_COMPLEX and rev >= 4:
-            end40 = HEADER_SIZE + self.body(rev).sizeof()
-            flags_word = (head.mapping_offset >= end40 if head.mapping_count
-                          else len(blob) >= end40)
-        body = self.body(rev, flags_word)
-        fixed = HEADER_SIZE + body.sizeof()
-        if fixed > len(blob):
-            raise TableError(f"node length {len(blob)} is shorter than the {fixed}-byte fixed "
-                             f"part of a revision-{rev} {self.label} node", offset=where + 1)
-        values = body.parse(blob[HEADER_SIZE:fixed])
-        fields: dict = {"revision": rev, "identifier": head.identifier, "length": head.length,
-                        "mapping_offset": head.mapping_offset}
-        counts = {"mapping_count": head.mapping_count}
-        for sub in body.subcons:
-            if sub.name in self.derived:
-                counts[sub.name] = values[sub.name]
-            else:
-                fields[sub.name] = plain(values[sub.name])
-        covered = [(0, fixed)]
-        for arr in self.arrays:
-            off = fields[arr.offset] if arr.offset else fixed
-            if arr.elem is None:
-                end = blob.find(b"\0", off)
-                if end < 0:
-                    raise TableError(f"{arr.key} has no NUL terminator inside the node",
-                                     offset=where + off, field=arr.key)
-                fields[arr.key] = blob[off:end].decode("latin-1")
-                covered.append((off, end + 1))
-                continue
-            n = 1 if arr.count is None else counts[arr.count]
-            size = n * arr.elem_size  # bounds-checked before any list is built
-            if n and (off < 0 or off + size > len(blob)):
-                raise TableError(f"{n} {arr.key} entries at node offset 0x{off:X} "
-                                 f"({size} bytes) run past the node end (0x{len(blob):X})",
-                                 offset=where + off, field=arr.offset or arr.key)
-            items = parse_array(arr.elem, blob, off, n)
-            fields[arr.key] = items[0] if arr.count is None else items
-            if size:
-                covered.append((off, off + size))
-        gaps = _gaps(blob, covered)
-        if gaps:
-            fields["gaps"] = gaps
-        return fields
-
-    # -- layout and building ---------------------------------------------------
-
-    def place(self, fields: dict) -> tuple[dict[str, tuple[int, int]], int, int]:
-        """The one layout rule: ({array: (node offset, bytes)}, fixed size,
-        Length). Default: fixed part, then each array in declaration order
-        (names at the fixed end, other arrays 4-byte aligned, empty counted
-        arrays at offset 0), Length rounded up to 4; explicit offsets and
-        length in `fields` win."""
-        rev = fields.get("revision", 0)
-        fixed = self.fixed_bytes(rev, self.has_flags_word(rev, fields) or self.code != ROOT_COMPLEX)
-        cursor, out = fixed, {}
-        for arr in self.arrays:
-            if arr.elem is None:
-                size = len(fields.get(arr.key, "")) + 1
-            elif arr.count is None:
-                size = arr.elem_size
-            else:
-                size = len(fields.get(arr.key, ())) * arr.elem_size
-            if arr.offset is None:
-                off = fixed
-            elif arr.offset in fields:
-                off = fields[arr.offset]
-            elif size == 0 and arr.count is not None:
-                off = 0
-            else:
-                off = _align4(cursor)
-            if size:
-                cursor = max(cursor, off + size)
-            out[arr.key] = (off, size)
-        for gap in fields.get("gaps", ()):
-            cursor = max(cursor, gap["offset"] + len(gap["data"]))
-        off, size = out["mappings"]
-        # A node ends with its ID mappings, or is padded to 4 bytes.
-        default = cursor if size and cursor == off + size else _align4(cursor)
-        return out, fixed, fields.get("length", default)
-
-    def size(self, node: Node, spec: TableSpec) -> int:
-        return self.place(node.fields)[2]
-
-    def build(self, node: Node, resolve: Callable[[Ref], int], spec: TableSpec) -> bytes:
-        f = node.fields
-        rev = f.get("revision", 0)
-        body = self.body(rev, self.has_flags_word(rev, f))
-        placed, fixed, length = self.place(f)
-        buf = bytearray(length)
-        for gap in f.get("gaps", ()):
-            _put(buf, gap["offset"], gap["data"], "gap", node)
-        values = dict(f)
-        for arr in self.arrays:
-            if arr.count:
-                values[arr.count] = len(f.get(arr.key, ()))
-            if arr.offset:
-                values[arr.offset] = placed[arr.key][0]
-        for path in self.ref_fields:
-            values[path] = resolve(values[path])
-        head = NODE_HEADER.build(dict(values, type=self.code, identifier=f.get("identifier", 0),
-                                      revision=rev, length=node.length_override or length))
-        _put(buf, 0, head + body.build(values), "fixed part", node)
-        for arr in self.arrays:
-            off, size = placed[arr.key]
-            if arr.elem is None:
-                blob = f.get(arr.key, "").encode("latin-1") + b"\0"
-            elif arr.count is None:
-                blob = arr.elem.build(f.get(arr.key, {}))
-            else:
-                items = f.get(arr.key, ())
-                if arr is MAPPINGS:
-                    items = [dict(m, output_reference=resolve(m["output_reference"]))
-                             for m in items]
-                blob = build_array(arr.elem, items)
-            if size:
-                _put(buf, off, blob, arr.key, node)
-        return bytes(buf)
-
-    # -- text view -----------------------------------------------------------
-
-    def layout(self, node: Node, spec: TableSpec, table: Table | None = None) -> list:
-        f = node.fields
-        rev = f.get("revision", 0)
-        body = self.body(rev, self.has_flags_word(rev, f))
-        placed, fixed, length = self.place(f)
-        values = dict(f, type=self.code, length=length,
-                      mapping_count=len(f.get("mappings", ())))
-        for arr in self.arrays:
-            if arr.count:
-                values[arr.count] = len(f.get(arr.key, ()))
-            if arr.offset:
-                values[arr.offset] = placed[arr.key][0]
-        rows = struct_rows(NODE_HEADER, values, 0)
-        if table is not None and table.header.get("revision", 0) == 0:
-            rows = [r if r[2] != "identifier" else (*r[:3], "Reserved", r[4]) for r in rows]
-        rows += self._flag_rows(struct_rows(body, values, HEADER_SIZE), self.flags)
-        for arr in self.arrays:
-            off, size = placed[arr.key]
-            if arr.elem is None:
-                rows.append((off, size, arr.key, "Device Name", f.get(arr.key, "")))
-                continue
-            if not isinstance(arr.elem, Struct):  # ITS identifiers: plain u32s
-                rows += [(off + 4 * i, 4, f"{arr.key}.{i}", "Identifiers", v)
-                         for i, v in enumerate(f.get(arr.key, ()))]
-                continue
-            items = [f.get(arr.key, {})] if arr.count is None else f.get(arr.key, ())
-            flags = ({"flags": MAPPING_FLAGS} if arr is MAPPINGS else
-                     {"flags": IRQ_FLAGS, "nsg_irpt_flags": IRQ_FLAGS,
-                      "nsg_cfg_irpt_flags": IRQ_FLAGS} if arr.key != "rmr_descriptors" else {})
-            for i, item in enumerate(items):
-                rows += self._flag_rows(struct_rows(arr.elem, item, off + i * arr.elem_size),
-                                        flags)
-        for gap in f.get("gaps", ()):
-            rows.append((gap["offset"], len(gap["data"]), "gap", "Padding", gap["data"]))
-        return sorted(rows, key=lambda r: r[0])
-
-    @staticmethod
-    def _flag_rows(rows: list, flags: dict) -> list:
-        out = []
-        for row in rows:
-            out.append(row)
-            flagset = flags.get(row[2]) or flags.get(row[2].split(".")[-1])
-            if flagset is not None and isinstance(row[4], int):
-                out += [(row[0], 0, f"{row[2]}.{name}", label, value)
-                        for name, label, value in flagset.rows(row[4])]
-        return out
-
-
-def _align4(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def _put(buf: bytearray, off: int, blob: bytes, what: str, node: Node) -> None:
-    if off < 0 or off + len(blob) > len(buf):
-        raise TableError(f"{what} [0x{off:X}, 0x{off + len(blob):X}) does not fit the node "
-                         f"length 0x{len(buf):X}", node=node.name or None, field=what)
-    buf[off:off + len(blob)] = blob
-
-
-def _gaps(blob: bytes, covered: list[tuple[int, int]]) -> list[dict]:
-    """Non-zero bytes that no field or array covers (zero ones are what a
-    build writes anyway; the node Length says how far they go)."""
-    gaps = []
-    pos = 0
-    for start, end in sorted(covered) + [(len(blob), len(blob))]:
-        if start > pos and any(blob[pos:start]):
-            gaps.append({"offset": pos, "data": blob[pos:start]})
-        pos = max(pos, end)
-    return gaps
-
-
-@lru_cache(maxsize=None)
-def _format_of(elem: Construct):
-    return _fast_format(elem)
-
-
-def parse_array(elem: Construct, blob: bytes, off: int, n: int) -> list[dict]:
-    fast = _format_of(elem)
-    if fast is not None:
-        names, fmt = fast
-        return [dict(zip(names, vals))
-                for vals in fmt.iter_unpack(blob[off:off + n * fmt.size])] if n else []
-    if elem is Int32ul:
-        return list(_struct.unpack_from(f"<{n}I", blob, off))
-    size = elem.sizeof()
-    return [plain(elem.parse(blob[off + i * size:off + (i + 1) * size])) for i in range(n)]
-
-
-def build_array(elem: Construct, items: list) -> bytes:
-    fast = _format_of(elem)
-    if fast is not None:
-        names, fmt = fast
-        try:
-            return b"".join(fmt.pack(*(item[k] for k in names)) for item in items)
-        except _struct.error as exc:
-            raise TableError(f"cannot encode: {exc}") from None
-    if elem is Int32ul:
-        return _struct.pack(f"<{len(items)}I", *items)
-    return b"".join(elem.build(item) for item in items)
-
-
-# One entry per node type: revision ranges of the fixed-part fields follow
-# spec.md section 3.6/3.7 (the issue that introduced each is cited).
-NODE_TYPES: dict[int, IortNode] = {t.code: t for t in [
-    # DEN 0049 issue A, table 11 (ITS group)
-    IortNode(ITS_GROUP, "its_group", "ITS Group", [
-        (0, None, "its_count" / Int32ul * "ItsCount"),
-    ], (NodeArray("identifiers", Int32ul, "its_count"), MAPPINGS), {}, "its"),
-    # DEN 0049 issue D, table 13 (named component); name + padding follow
-    IortNode(NAMED_COMPONENT, "named_component", "Named Component", [
-        (0, None, "node_flags" / Int32ul * "Node Flags (decoded below)"),
-        (0, None, "memory_properties" / MEMORY_ACCESS * "Memory Properties"),
-        (0, None, "memory_address_limit" / Int8ul * "Memory Size Limit"),
-    ], (NodeArray("device_name", None), MAPPINGS),
-        {"node_flags": NC_FLAGS, **MEMORY_ACCESS_FLAGS}, "nc"),
-    # DEN 0049 issue E.d, table 16 (root complex); 32/36/40-byte fixed part
-    IortNode(ROOT_COMPLEX, "root_complex", "Root Complex", [
-        (0, None, "memory_properties" / MEMORY_ACCESS * "Memory Properties"),
-        (0, None, "ats_attribute" / Int32ul * "ATS Attribute (decoded below)"),
-        (0, None, "pci_segment_number" / Int32ul * "PCI Segment Number"),
-        (1, None, "memory_address_limit" / Int8ul * "Memory Size Limit"),
-        (1, None, "pasid_capabilities" / Int16ul * "PASID Capabilities (decoded below)"),
-        (1, None, "reserved" / Default(Bytes(1), b"\0") * "Reserved"),
-        (4, None, "flags" / Int32ul * "Flags (decoded below)"),
-    ], (MAPPINGS,), {"ats_attribute": ATS_ATTRIBUTE, "pasid_capabilities": PASID_CAPABILITIES,
-                     "flags": RC_FLAGS, **MEMORY_ACCESS_FLAGS}, "rc"),
-    # DEN 0049 issue C, table 17 (SMMUv1/v2)
-    IortNode(SMMU, "smmu", "SMMUv1/v2", [
-        (0, None, "base_address" / Int64ul * "Base Address"),
-        (0, None, "span" / Int64ul * "Span"),
-        (0, None, "model" / Int32ul * "Model"),
-        (0, None, "flags" / Int32ul * "Flags (decoded below)"),
-        (0, None, "global_interrupt_offset" / Int32ul * "Global Interrupt Offset"),
-        (0, None, "context_interrupt_count" / Int32ul * "Context Interrupt Count"),
-        (0, None, "context_interrupt_offset" / Int32ul * "Context Interrupt Offset"),
-        (0, None, "pmu_interrupt_count" / Int32ul * "PMU Interrupt Count"),
-        (0, None, "pmu_interrupt_offset" / Int32ul * "PMU Interrupt Offset"),
-    ], (NodeArray("global_interrupts", SMMU_GLOBAL_INTERRUPTS, None, "global_interrupt_offset"),
-        NodeArray("context_interrupts", SMMU_INTERRUPT, "context_interrupt_count",
-                  "context_interrupt_offset"),
-        NodeArray("pmu_interrupts", SMMU_INTERRUPT, "pmu_interrupt_count",
-                  "pmu_interrupt_offset"),
-        MAPPINGS), {"flags": SMMU_FLAGS}, "smmu"),
-    # DEN 0049 issue E.e, table 18 (SMMUv3); Pxm and IdMappingIndex from rev 1
-    IortNode(SMMU_V3, "smmu_v3", "SMMUv3", [
-        (0, None, "base_address" / Int64ul * "Base Address"),
-        (0, None, "flags" / Int32ul * "Flags (decoded below)"),
-        (0, None, "reserved" / Default(Bytes(4), bytes(4)) * "Reserved"),
-        (0, None, "vatos_address" / Int64ul * "VATOS Address"),
-        (0, None, "model" / Int32ul * "Model"),
-        (0, None, "event_gsiv" / Int32ul * "Event GSIV"),
-        (0, None, "pri_gsiv" / Int32ul * "PRI GSIV"),
-        (0, None, "gerr_gsiv" / Int32ul * "GERR GSIV"),
-        (0, None, "sync_gsiv" / Int32ul * "Sync GSIV"),
-        (1, None, "pxm" / Int32ul * "Proximity Domain"),
-        (1, None, "id_mapping_index" / Int32ul * "Device ID Mapping Index"),
-    ], (MAPPINGS,), {"flags": SMMU_V3_FLAGS}, "smmuv3_"),
-    # DEN 0049 issue D, table 19 (PMCG); page 1 base from rev 1
-    IortNode(PMCG, "pmcg", "PMCG", [
-        (0, None, "page0_base_address" / Int64ul * "Page 0 Base Address"),
-        (0, None, "overflow_gsiv" / Int32ul * "Overflow Interrupt GSIV"),
-        (0, None, "node_reference" / Int32ul * "Node Reference"),
-        (1, None, "page1_base_address" / Int64ul * "Page 1 Base Address"),
-    ], (MAPPINGS,), {}, "pmcg", ref_fields=("node_reference",)),
-    # DEN 0049 issue E.d, table 20 (RMR)
-    IortNode(RMR, "rmr", "RMR", [
-        (0, None, "flags" / Int32ul * "Flags (decoded below)"),
-        (0, None, "rmr_count" / Int32ul * "Number of RMR Descriptors"),
-        (0, None, "rmr_offset" / Int32ul * "RMR Descriptor Offset"),
-    ], (NodeArray("rmr_descriptors", RMR_DESCRIPTOR, "rmr_count", "rmr_offset"), MAPPINGS),
-        {"flags": RMR_FLAGS}, "rmr"),
-    # DEN 0049 issue E.g (IWB, GICv5); name + padding follow
-    IortNode(IWB, "iwb", "IWB", [
-        (0, None, "base_address" / Int64ul * "Config Frame base"),
-        (0, None, "iwb_index" / Int16ul * "IWB Index"),
-    ], (NodeArray("device_name", None), MAPPINGS), {}, "iwb"),
-]}
-BY_KIND = {t.kind: t for t in NODE_TYPES.values()}
+# The ID mapping array every IORT node has: count and offset in the header.
+MAPPINGS = Array("mappings", ID_MAPPING, "mapping_count", "mapping_offset",
+                 refs=("output_reference",), flags=(("flags", MAPPING_FLAGS),),
+                 describe=_describe_mapping, compile=_compile_mapping)
 
 
 # --- roles: what each kind is to the mapper (engine/roles.py) ---------------
@@ -592,24 +196,128 @@ def pmcg_deviceid_index(f: Any) -> int | None:
 
 
 _WALK_TARGETS = ("its_group", "smmu", "smmu_v3")
-ROLES = {
-    ITS_GROUP: Role(RoleKind.MSI_CONTROLLER),
-    NAMED_COMPONENT: Role(RoleKind.ENDPOINT, _WALK_TARGETS, single_mappings=True,
-                          match="device_name"),
-    ROOT_COMPLEX: Role(RoleKind.ENDPOINT, _WALK_TARGETS, single_mappings=True,
-                       match="pci_segment_number"),
-    SMMU: Role(RoleKind.IOMMU, ("its_group",)),
-    SMMU_V3: Role(RoleKind.IOMMU, ("its_group",), deviceid_index=smmu_v3_deviceid_index),
-    PMCG: Role(RoleKind.BRIDGE, ("its_group",), deviceid_index=pmcg_deviceid_index),
-    RMR: Role(RoleKind.BRIDGE, ("smmu", "smmu_v3"), table_revisions=(3, 4, 5, 6, 7)),
-    IWB: Role(RoleKind.ENDPOINT, ("its_group",), match="device_name", match_order=1,
-              msi_only=True, table_revisions=(7,)),
-}
-for _code, _role in ROLES.items():
-    NODE_TYPES[_code].role = _role
 
-# spec.md 3.7: node revision per table revision (what this tool writes by
-# default); table revisions 1/2 (E, E.a) use the E.b column, 4 (E.c) E.d's.
+
+# --- what is IORT's own in the node model -------------------------------------
+
+def _rc_flags_present(kind: NodeKind, head: Any, length: int) -> bool:
+    """The RC Flags word (node+36, node revision 4+) is missing from many
+    revision-4 tables (ACPICA declares the 36-byte form): it is there when
+    the ID mappings (or, with none, the node end) start after it."""
+    end = kind.fixed_bytes(head.revision)
+    return head.mapping_offset >= end if head.mapping_count else length >= end
+
+
+def _header_labels(table: Table | None) -> dict[str, str]:
+    # Up to issue D (table revision 0) the word at +4 is Reserved.
+    if table is not None and table.header.get("revision", 0) == 0:
+        return {"identifier": "Reserved"}
+    return {}
+
+
+HEX_HINTS = ("address", "base", "gsiv", "span", "irpt")
+
+
+def _hex(name: str, value: int) -> Any:
+    hint = any(h in name for h in HEX_HINTS) and "limit" not in name
+    return Hex(value) if hint or value > 0xFFFF else value
+
+
+def iort_node(code: int, kind: str, label: str, source: str, fixed: list, arrays: tuple,
+              flags: dict, prefix: str, role: Role, **kw: Any) -> NodeKind:
+    """One IORT node kind: the common header, then its own declaration."""
+    return NodeKind(code, kind, label, header=NODE_HEADER, fixed=fixed, arrays=arrays + (MAPPINGS,),
+                    flags=flags, prefix=prefix, role=role, source=source, describe_int=_hex,
+                    header_labels=_header_labels, **kw)
+
+
+# One entry per node kind: revision ranges of the fixed-part fields follow
+# DEN 0049 (the issue that introduced each is cited).
+NODE_TYPES: dict[int, NodeKind] = {t.code: t for t in [
+    iort_node(ITS_GROUP, "its_group", "ITS Group", "DEN 0049 issue A, table 11", [
+        since(0, "its_count" / Int32ul * "ItsCount"),
+    ], (Array("identifiers", Int32ul, "its_count", label="Identifiers"),), {}, "its",
+        Role(RoleKind.MSI_CONTROLLER)),
+    iort_node(NAMED_COMPONENT, "named_component", "Named Component",
+              "DEN 0049 issue D, table 13", [
+        since(0, "node_flags" / Int32ul * "Node Flags (decoded below)"),
+        since(0, "memory_properties" / MEMORY_ACCESS * "Memory Properties"),
+        since(0, "memory_address_limit" / Int8ul * "Memory Size Limit"),
+    ], (Array("device_name", None, label="Device Name"),),
+        {"node_flags": NC_FLAGS, **MEMORY_ACCESS_FLAGS}, "nc",
+        Role(RoleKind.ENDPOINT, _WALK_TARGETS, single_mappings=True, match="device_name")),
+    iort_node(ROOT_COMPLEX, "root_complex", "Root Complex", "DEN 0049 issue E.d, table 16", [
+        since(0, "memory_properties" / MEMORY_ACCESS * "Memory Properties"),
+        since(0, "ats_attribute" / Int32ul * "ATS Attribute (decoded below)"),
+        since(0, "pci_segment_number" / Int32ul * "PCI Segment Number"),
+        since(1, "memory_address_limit" / Int8ul * "Memory Size Limit"),
+        since(1, "pasid_capabilities" / Int16ul * "PASID Capabilities (decoded below)"),
+        since(1, "reserved" / Default(Bytes(1), b"\0") * "Reserved"),
+        since(4, "flags" / Int32ul * "Flags (decoded below)"),
+    ], (), {"ats_attribute": ATS_ATTRIBUTE, "pasid_capabilities": PASID_CAPABILITIES,
+            "flags": RC_FLAGS, **MEMORY_ACCESS_FLAGS}, "rc",
+        Role(RoleKind.ENDPOINT, _WALK_TARGETS, single_mappings=True, match="pci_segment_number"),
+        optional=("flags",), optional_present=_rc_flags_present,
+        keys=("iommu_map", "bypass_to", "flags_word")),
+    iort_node(SMMU, "smmu", "SMMUv1/v2", "DEN 0049 issue C, table 17", [
+        since(0, "base_address" / Int64ul * "Base Address"),
+        since(0, "span" / Int64ul * "Span"),
+        since(0, "model" / Int32ul * "Model"),
+        since(0, "flags" / Int32ul * "Flags (decoded below)"),
+        since(0, "global_interrupt_offset" / Int32ul * "Global Interrupt Offset"),
+        since(0, "context_interrupt_count" / Int32ul * "Context Interrupt Count"),
+        since(0, "context_interrupt_offset" / Int32ul * "Context Interrupt Offset"),
+        since(0, "pmu_interrupt_count" / Int32ul * "PMU Interrupt Count"),
+        since(0, "pmu_interrupt_offset" / Int32ul * "PMU Interrupt Offset"),
+    ], (Array("global_interrupts", SMMU_GLOBAL_INTERRUPTS, None, "global_interrupt_offset",
+              flags=IRQ_FLAG_FIELDS),
+        Array("context_interrupts", SMMU_INTERRUPT, "context_interrupt_count",
+              "context_interrupt_offset", flags=IRQ_FLAG_FIELDS),
+        Array("pmu_interrupts", SMMU_INTERRUPT, "pmu_interrupt_count", "pmu_interrupt_offset",
+              flags=IRQ_FLAG_FIELDS)),
+        {"flags": SMMU_FLAGS}, "smmu", Role(RoleKind.IOMMU, ("its_group",))),
+    iort_node(SMMU_V3, "smmu_v3", "SMMUv3", "DEN 0049 issue E.e, table 18", [
+        since(0, "base_address" / Int64ul * "Base Address"),
+        since(0, "flags" / Int32ul * "Flags (decoded below)"),
+        since(0, "reserved" / Default(Bytes(4), bytes(4)) * "Reserved"),
+        since(0, "vatos_address" / Int64ul * "VATOS Address"),
+        since(0, "model" / Int32ul * "Model"),
+        since(0, "event_gsiv" / Int32ul * "Event GSIV"),
+        since(0, "pri_gsiv" / Int32ul * "PRI GSIV"),
+        since(0, "gerr_gsiv" / Int32ul * "GERR GSIV"),
+        since(0, "sync_gsiv" / Int32ul * "Sync GSIV"),
+        since(1, "pxm" / Int32ul * "Proximity Domain"),
+        since(1, "id_mapping_index" / Int32ul * "Device ID Mapping Index"),
+    ], (), {"flags": SMMU_V3_FLAGS}, "smmuv3_",
+        Role(RoleKind.IOMMU, ("its_group",), deviceid_index=smmu_v3_deviceid_index)),
+    iort_node(PMCG, "pmcg", "PMCG", "DEN 0049 issue D, table 19", [
+        since(0, "page0_base_address" / Int64ul * "Page 0 Base Address"),
+        since(0, "overflow_gsiv" / Int32ul * "Overflow Interrupt GSIV"),
+        since(0, "node_reference" / Int32ul * "Node Reference"),
+        since(1, "page1_base_address" / Int64ul * "Page 1 Base Address"),
+    ], (), {}, "pmcg",
+        Role(RoleKind.BRIDGE, ("its_group",), deviceid_index=pmcg_deviceid_index),
+        refs=("node_reference",)),
+    iort_node(RMR, "rmr", "RMR", "DEN 0049 issue E.d, table 20", [
+        since(0, "flags" / Int32ul * "Flags (decoded below)"),
+        since(0, "rmr_count" / Int32ul * "Number of RMR Descriptors"),
+        since(0, "rmr_offset" / Int32ul * "RMR Descriptor Offset"),
+    ], (Array("rmr_descriptors", RMR_DESCRIPTOR, "rmr_count", "rmr_offset", always=True),),
+        {"flags": RMR_FLAGS}, "rmr",
+        Role(RoleKind.BRIDGE, ("smmu", "smmu_v3"), table_revisions=(3, 4, 5, 6, 7))),
+    iort_node(IWB, "iwb", "IWB", "DEN 0049 issue E.g, IWB node (GICv5)", [
+        since(0, "base_address" / Int64ul * "Config Frame base"),
+        since(0, "iwb_index" / Int16ul * "IWB Index"),
+    ], (Array("device_name", None, label="Device Name"),), {}, "iwb",
+        # Linux 7.0 honours single mappings on IWB nodes too (issue 9).
+        Role(RoleKind.ENDPOINT, ("its_group",), single_mappings=True, match="device_name",
+             match_order=1, msi_only=True, table_revisions=(7,))),
+]}
+BY_KIND = {t.kind: t for t in NODE_TYPES.values()}
+ROLES = {code: t.role for code, t in NODE_TYPES.items()}
+
+# Node revision per table revision (what this tool writes by default);
+# table revisions 1/2 (E, E.a) use the E.b column, 4 (E.c) E.d's.
 NODE_REVISIONS = {
     0: {ITS_GROUP: 0, NAMED_COMPONENT: 2, ROOT_COMPLEX: 1, SMMU: 1, SMMU_V3: 2, PMCG: 1},
     3: {ITS_GROUP: 1, NAMED_COMPONENT: 4, ROOT_COMPLEX: 3, SMMU: 3, SMMU_V3: 4, PMCG: 2, RMR: 1},
@@ -632,6 +340,10 @@ def revision_column(table_revision: int) -> dict[int, int]:
     return NODE_REVISIONS[7]
 
 
+def default_revision(kind: NodeKind, column: dict[int, int]) -> int:
+    return column.get(kind.code, NODE_REVISIONS[7].get(kind.code, 0))
+
+
 def default_identifier(index: int, table_revision: int) -> int:
     return 0 if table_revision == 0 else index
 
@@ -647,220 +359,267 @@ def name_nodes(table: Table) -> None:
         counters[stem] = counters.get(stem, 0) + 1
 
 
-# --- semantic checks (spec.md 4.1, 4.3), shared by decode and build ----------
+# --- checks: small named rules, shared by decode (findings) and build ---------
 
-ALLOWED_TARGETS = {
-    NAMED_COMPONENT: (ITS_GROUP, SMMU, SMMU_V3), ROOT_COMPLEX: (ITS_GROUP, SMMU, SMMU_V3),
-    SMMU: (ITS_GROUP,), SMMU_V3: (ITS_GROUP,), PMCG: (ITS_GROUP,), RMR: (SMMU, SMMU_V3),
-    IWB: (ITS_GROUP,), ITS_GROUP: (),
-}
+R = rule  # the declarations below read as a table
+REV_UNKNOWN = R("IORT-REV-UNKNOWN", "warning", "DEN 0049 table 2",
+                "Table revision newer than any issue this tool knows")
+HDR_RESERVED = R("IORT-HDR-RESERVED", "warning", "DEN 0049 table 2",
+                 "Header reserved bytes are not zero")
+PADDING = R("IORT-PADDING", "note", "DEN 0049 table 2",
+            "Bytes before the first node are not zero")
+KIND_REV = R("IORT-KIND-TABLE-REV", "error", "DEN 0049 3.1; Linux iort_init_platform_devices",
+             "Node kind that the table revision does not have (RMR before 3, IWB before 7)")
+RMR_IGNORED = R("IORT-RMR-IGNORED", "warning", "Linux iort_get_rmrs",
+                "RMR node in a table revision Linux does not read RMRs from (3, 4)")
+NODE_REV = R("IORT-NODE-REV", "warning", "DEN 0049 3.7",
+             "Node revision newer than the table revision knows")
+RMR_REV2 = R("IORT-RMR-REV2", "error", "DEN 0049 issue E.d",
+             "RMR node revision 2 (issue E.c) is deprecated")
+ID_RESERVED = R("IORT-ID-RESERVED", "warning", "DEN 0049 issue D table 3",
+                "Non-zero node word +4 (reserved before issue E) in a revision-0 table")
+ID_DUPLICATE = R("IORT-ID-DUPLICATE", "error", "DEN 0049 table 3",
+                 "Two nodes with the same Identifier (revision 3+)")
+ID_DUPLICATE_OLD = R("IORT-ID-DUPLICATE-OLD", "warning", "DEN 0049 table 3",
+                     "Two nodes with the same Identifier in a revision 1-2 table")
+RESERVED = R("IORT-RESERVED", "warning", "DEN 0049", "Reserved bytes of a node are not zero")
+FLAGS_RESERVED = R("IORT-FLAGS-RESERVED", "warning", "DEN 0049",
+                   "Reserved bits of a flags word are set")
+ARRAY_PAST_END = R("IORT-ARRAY-PAST-END", "error", "DEN 0049 4.3",
+                   "An array runs past the node Length")
+NODE_SHORT = R("IORT-NODE-SHORT", "error", "DEN 0049 4.3",
+               "Node Length shorter than its fixed part")
+ARRAY_OVERLAP = R("IORT-ARRAY-OVERLAP", "error", "DEN 0049 4.3",
+                  "An array overlaps the fixed part or another array")
+MAP_OFFSET_EMPTY = R("IORT-MAP-OFFSET-EMPTY", "note", "ACPICA iasl",
+                     "Mapping Offset with no mappings (iasl writes 0)")
+MAP_ALIGN = R("IORT-MAP-ALIGN", "warning", "DEN 0049 4.3",
+              "ID mapping array not 4-byte aligned")
+ITS_MAPPINGS = R("IORT-ITS-MAPPINGS", "error", "DEN 0049 table 11",
+                 "ITS group with ID mappings")
+MAP_SELF = R("IORT-MAP-SELF", "warning", "DEN 0049 table 4", "Mapping points at its own node")
+MAP_TARGET = R("IORT-MAP-TARGET", "error", "DEN 0049 3.1; Linux iort_node_map_id",
+               "Mapping to a node kind this node kind cannot map to")
+MAP_FLAGS = R("IORT-MAP-FLAGS-RESERVED", "warning", "DEN 0049 table 4",
+              "Reserved mapping flag bits are set")
+MAP_SINGLE = R("IORT-MAP-SINGLE", "error", "Linux iort_id_map",
+               "Single mapping on a node kind Linux skips it on (ITS group, SMMUv1/v2)")
+MAP_SINGLE_ODD = R("IORT-MAP-SINGLE-ODD", "warning", "DEN 0049 table 4",
+                   "Single mapping on a node kind that does not use one (RMR)")
+MAP_WRAP = R("IORT-MAP-WRAP", "error", "Linux iort_id_map",
+             "Mapping runs past ID 0xFFFFFFFF")
+MAP_COUNT = R("IORT-MAP-COUNT-OFF-BY-ONE", "warning", "Linux iort_id_map (FW_BUG)",
+              "Mapping ends where the next starts: a count written where count - 1 belongs")
+MAP_OVERLAP = R("IORT-MAP-OVERLAP", "warning", "Linux iort_node_map_id",
+                "Mappings of one node overlap; Linux uses the first match")
+ITS_EMPTY = R("IORT-ITS-EMPTY", "warning", "DEN 0049 table 11", "ITS group with no ITS IDs")
+COHERENCY = R("IORT-CCA", "warning", "DEN 0049 table 5", "Cache coherency neither 0 nor 1")
+ADDR_LIMIT = R("IORT-ADDR-LIMIT-ZERO", "warning", "Linux nc_dma_get_range / rc_dma_get_range",
+               "Memory address size limit 0")
+NC_PATH_RULE = R("IORT-DEVICE-NAME", "warning", "Linux iort_match_node_callback",
+                 "Device name not an absolute ACPI path; Linux never matches it")
+RC_SEGMENT = R("IORT-RC-SEGMENT-DUPLICATE", "warning", "Linux iort_match_node_callback",
+               "Two root complexes for one PCI segment; Linux uses the first")
+PASID_WIDTH = R("IORT-PASID-WIDTH", "warning", "DEN 0049 table 16",
+                "Max PASID width above 20 bits")
+SMMU_MODEL = R("IORT-SMMU-MODEL", "warning", "DEN 0049 tables 17-18", "Unknown SMMU model")
+IRQ_FLAGS_RESERVED = R("IORT-IRQ-FLAGS-RESERVED", "warning", "DEN 0049 table 14",
+                       "Reserved interrupt flag bits are set")
+HTTU = R("IORT-SMMUV3-HTTU", "warning", "DEN 0049 table 18", "HTTU override 3 is reserved")
+DEVID_INDEX_SET = R("IORT-SMMUV3-DEVID-INDEX", "warning", "DEN 0049 table 18",
+                    "DeviceID mapping index set while DeviceID Valid is clear")
+DEVID_OVERFLOW = R("IORT-SMMUV3-DEVID-OVERFLOW", "error", "Linux iort_get_id_mapping_index",
+                   "DeviceID mapping index past the mappings")
+DEVID_MAPPING = R("IORT-SMMUV3-DEVID-MAPPING", "error", "Linux iort_get_id_mapping_index",
+                  "The DeviceID mapping is not a single mapping to an ITS group")
+PMCG_REF = R("IORT-PMCG-REFERENCE", "warning", "DEN 0049 table 19",
+             "PMCG node reference to a kind a PMCG does not belong to")
+PMCG_MAPPINGS = R("IORT-PMCG-MAPPINGS", "error", "DEN 0049 table 19",
+                  "PMCG with more than one ID mapping")
+PMCG_MSI = R("IORT-PMCG-MSI", "error", "Linux iort_get_id_mapping_index",
+             "PMCG with an MSI overflow interrupt and no single mapping to an ITS group")
+RMR_NO_DESC = R("IORT-RMR-NO-DESCRIPTORS", "error", "Linux iort_node_get_rmr_info",
+                "RMR node with no memory range descriptor")
+RMR_NO_MAPS = R("IORT-RMR-NO-MAPPINGS", "error", "Linux iort_node_get_rmr_info",
+                "RMR node with no ID mappings")
+RMR_ATTRS = R("IORT-RMR-ATTRIBUTES", "warning", "DEN 0049 table 20",
+              "Reserved RMR access attributes")
+RMR_LENGTH = R("IORT-RMR-LENGTH-ZERO", "error", "Linux iort_node_get_rmr_info",
+               "RMR descriptor of length 0")
+RMR_ALIGN_RULE = R("IORT-RMR-ALIGN", "warning", "DEN 0049 table 20",
+                   "RMR descriptor not 64 KiB aligned")
+RMR_OVERLAP = R("IORT-RMR-OVERLAP", "warning", "DEN 0049 table 20",
+                "RMR descriptors of one node overlap")
+IWB_MAPPINGS = R("IORT-IWB-MAPPINGS", "warning", "DEN 0049 issue E.g",
+                 "IWB node without exactly one ID mapping")
+IWB_INDEX = R("IORT-IWB-INDEX-DUPLICATE", "error", "Linux iort_iwb_handle",
+              "Two IWB nodes with the same IWB index")
+CYCLE = R("IORT-MAP-CYCLE", "warning", "Linux iort_node_map_id",
+          "ID mappings form a cycle")
+
+REVISION_ISSUES = {3: "issue E.b", 7: "issue E.g"}
 NC_PATH = re.compile(r"\\[A-Z_][A-Z0-9_]{3}(\.[A-Z_][A-Z0-9_]{3})*")
 RMR_ALIGN = 0x10000
+NodeCheck = Callable[["_Context", Node, dict], None]
+KIND_CHECKS: dict[str, list[NodeCheck]] = {}
+
+
+def checks(*kinds: str) -> Callable[[NodeCheck], NodeCheck]:
+    """Attach a node check to node kinds (by declaration name)."""
+    def attach(fn: NodeCheck) -> NodeCheck:
+        for kind in kinds:
+            KIND_CHECKS.setdefault(kind, []).append(fn)
+        return fn
+    return attach
+
+
+class _Context:
+    """What the node checks share while one table is checked."""
+
+    def __init__(self, table: Table):
+        self.table, self.out = table, Findings()
+        self.trev = table.header.get("revision", 0)
+        self.by_name = {n.name: n for n in table.nodes}
+        self.seen: dict[tuple, Node] = {}  # (what, value) -> first node with it
+
+    def target(self, ref: Any) -> Node | None:
+        return self.by_name.get(ref.name) if isinstance(ref, Ref) and ref.name else None
+
+    def kind_of(self, node: Node | None) -> NodeKind | None:
+        return None if node is None or node.raw else NODE_TYPES.get(node.type)
+
+    def first(self, what: str, value: Any, node: Node) -> Node | None:
+        """The earlier node with the same `what`, or None (and remember this one)."""
+        other = self.seen.get((what, value))
+        self.seen.setdefault((what, value), node)
+        return other
+
+    def add(self, r: Any, node: Node | None, field: str | None, message: str) -> None:
+        self.out.add(r, node, field, message)
 
 
 def check(table: Table) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
-
-    def note(sev: str, node: Node | None, field: str | None, msg: str) -> None:
-        out.append(Diagnostic(sev, msg, offset=node.offset if node else None,
-                              node=node.name if node else None, field=field))
-
-    trev = table.header.get("revision", 0)
+    c = _Context(table)
+    trev = c.trev
     if trev > 7:
-        out.append(Diagnostic("warning", f"IORT revision {trev} is newer than any issue this "
-                              "tool knows (7 = E.g)", offset=8, field="revision"))
+        c.out.append(REV_UNKNOWN(f"IORT revision {trev} is newer than any issue this tool knows "
+                                 "(7 = E.g)", offset=8, field="revision"))
     if any(table.fields.get("reserved", b"")):
-        out.append(Diagnostic("warning", "header reserved bytes are not zero "
-                              f"({table.fields['reserved'].hex()})", offset=44, field="reserved"))
+        c.out.append(HDR_RESERVED("header reserved bytes are not zero "
+                                  f"({table.fields['reserved'].hex()})", offset=44,
+                                  field="reserved"))
     if any(table.padding):
-        out.append(Diagnostic("warning", "padding before the first node is not zero",
-                              offset=48, field="padding"))
-    column = revision_column(trev)
-    by_name = {n.name: n for n in table.nodes}
-    identifiers: dict[int, Node] = {}
-    segments: dict[int, Node] = {}
-    iwb_indexes: dict[int, Node] = {}
+        c.out.append(PADDING("padding before the first node is not zero", offset=48,
+                             field="padding"))
     for node in table.nodes:
-        if node.raw or node.type not in NODE_TYPES:
+        kind = c.kind_of(node)
+        if kind is None:
             continue
-        ntype, f = NODE_TYPES[node.type], node.fields
-        rev = f.get("revision", 0)
-
-        def target(ref: Any) -> Node | None:
-            return by_name.get(ref.name) if isinstance(ref, Ref) and ref.name else None
-
-        # type and revision against the table revision (spec 3.1, 3.7)
-        if node.type == RMR and trev < 3:
-            note("error", node, "type", f"RMR nodes need IORT revision 3 or later (issue E.b); "
-                 f"this table is revision {trev}")
-        elif node.type == RMR and trev < 5:
-            note("warning", node, "type", f"Linux ignores RMR nodes in IORT revision {trev} "
-                 "(it reads them from revision 5, issue E.d, on)")
-        if node.type == IWB and trev < 7:
-            note("error", node, "type", f"IWB nodes need IORT revision 7 (issue E.g); this "
-                 f"table is revision {trev}")
-        expected = column.get(node.type)
-        if expected is not None and rev > expected:
-            note("warning", node, "revision", f"node revision {rev} is newer than IORT revision "
-                 f"{trev} knows for a {ntype.label} node ({expected})")
-        if node.type == RMR and rev == 2:
-            note("error", node, "revision", "RMR node revision 2 (issue E.c) is deprecated and "
-                 "must not be used")
-        ident = f.get("identifier", 0)
-        if trev == 0:
-            if ident:
-                note("warning", node, "identifier", f"reserved word (Identifier from issue E "
-                     f"on) is 0x{ident:X}, not zero, in a revision-0 table")
-        elif ident in identifiers:
-            note("error" if trev >= 3 else "warning", node, "identifier",
-                 f"identifier {ident} is also {identifiers[ident].name}'s")
-        else:
-            identifiers[ident] = node
-        body = ntype.body(rev, ntype.has_flags_word(rev, f) or node.type != ROOT_COMPLEX)
-        for path, value in d.reserved_values(body, f):
-            if any(value):
-                note("warning", node, path, f"reserved bytes are not zero ({value.hex()})")
-        for fname, flagset in ntype.flags.items():
-            value = f.get(fname)
-            if value is None and fname in MEMORY_ACCESS_FLAGS:
-                value = (f.get("memory_properties") or {}).get(fname)
-            if isinstance(value, int) and value & ~flagset.mask:
-                note("warning", node, fname, f"reserved bits 0x{value & ~flagset.mask:X} of "
-                     f"{fname} are set")
-        _check_layout(ntype, node, note)
-        maps = f.get("mappings", [])
-        _check_mappings(ntype, node, maps, target, note)
-
-        if node.type == ITS_GROUP and not f.get("identifiers"):
-            note("warning", node, "identifiers", "ITS group with no ITS identifiers")
-        if node.type in (NAMED_COMPONENT, ROOT_COMPLEX):
-            mem = f.get("memory_properties") or {}
-            if mem.get("cache_coherency", 0) not in (0, 1):
-                note("warning", node, "memory_properties", f"cache coherency "
-                     f"{mem['cache_coherency']} is neither 0 nor 1")
-            if (node.type == NAMED_COMPONENT or rev >= 1) and not f.get("memory_address_limit"):
-                note("warning", node, "memory_address_limit", "memory address size limit 0: "
-                     "Linux limits the device's DMA to a 1-byte range")
-        if node.type in (NAMED_COMPONENT, IWB):
-            name = f.get("device_name", "")
-            if not NC_PATH.fullmatch(name):
-                note("warning", node, "device_name", f"device name '{name}' is not an absolute "
-                     "path of 4-character segments (like \\_SB_.PCI0.DEV0); Linux compares the "
-                     "full path and would never match it")
-        if node.type == ROOT_COMPLEX:
-            seg = f.get("pci_segment_number", 0)
-            if seg in segments:
-                note("warning", node, "pci_segment_number", f"PCI segment {seg} also has root "
-                     f"complex {segments[seg].name}; Linux uses the first")
-            segments.setdefault(seg, node)
-            if (f.get("pasid_capabilities", 0) & 0x1F) > 20:
-                note("warning", node, "pasid_capabilities", "max PASID width above 20 bits")
-        if node.type == SMMU and f.get("model", 0) > 5:
-            note("warning", node, "model", f"unknown SMMUv1/v2 model {f['model']}")
-        if node.type == SMMU:
-            irqs = [("global_interrupts.nsg_irpt_flags", f["global_interrupts"]["nsg_irpt_flags"]),
-                    ("global_interrupts.nsg_cfg_irpt_flags",
-                     f["global_interrupts"]["nsg_cfg_irpt_flags"])]
-            for key in ("context_interrupts", "pmu_interrupts"):
-                irqs += [(f"{key}.{i}.flags", irq["flags"]) for i, irq in enumerate(f[key])]
-            for path, value in irqs:
-                if value & ~IRQ_FLAGS.mask:
-                    note("warning", node, path, f"reserved interrupt flag bits 0x{value & ~1:X}")
-        if node.type == SMMU_V3:
-            _check_smmu_v3(node, f, rev, maps, target, note)
-        if node.type == PMCG:
-            ref = target(f.get("node_reference"))
-            if ref is not None and ref.type not in (SMMU_V3, NAMED_COMPONENT, ROOT_COMPLEX):
-                note("warning", node, "node_reference", f"PMCG belongs to {ref.name}, a "
-                     f"{NODE_TYPES[ref.type].label if ref.type in NODE_TYPES else 'raw'} node")
-            if len(maps) > 1:
-                note("error", node, "mappings", f"a PMCG has at most one ID mapping, not "
-                     f"{len(maps)}")
-            if not f.get("overflow_gsiv"):
-                m = maps[0] if maps else None
-                t = target(m["output_reference"]) if m else None
-                if m is None or not m["flags"] & 1 or t is None or t.type != ITS_GROUP:
-                    note("error", node, "overflow_gsiv", "overflow GSIV 0 means an MSI: the "
-                         "PMCG then needs one single mapping to an ITS group")
-        if node.type == RMR:
-            _check_rmr(node, f, maps, note)
-        if node.type == IWB:
-            if len(maps) != 1:
-                note("warning", node, "mappings", f"an IWB normally has one ID mapping, not "
-                     f"{len(maps)}")
-            idx = f.get("iwb_index", 0)
-            if idx in iwb_indexes:
-                note("error", node, "iwb_index", f"IWB index {idx} is also "
-                     f"{iwb_indexes[idx].name}'s")
-            iwb_indexes.setdefault(idx, node)
-    _check_cycles(table, by_name, note)
-    return out
+        for fn in [_check_common, _check_layout, _check_mappings] + KIND_CHECKS.get(kind.kind, []):
+            fn(c, node, node.fields)
+    _check_cycles(c)
+    return list(c.out)
 
 
-def _check_layout(ntype: IortNode, node: Node, note: Callable) -> None:
+def _check_common(c: _Context, node: Node, f: dict) -> None:
+    kind = NODE_TYPES[node.type]
+    rev, trev = f.get("revision", 0), c.trev
+    allowed = kind.role.table_revisions
+    if allowed is not None and trev < allowed[0]:
+        need = f"{allowed[0]}" + (" or later" if len(allowed) > 1 else "")
+        c.add(KIND_REV, node, "type", f"{kind.label} nodes need IORT revision {need} "
+              f"({REVISION_ISSUES[allowed[0]]}); this table is revision {trev}")
+    expected = revision_column(trev).get(node.type)
+    if expected is not None and rev > expected:
+        c.add(NODE_REV, node, "revision", f"node revision {rev} is newer than IORT revision "
+              f"{trev} knows for a {kind.label} node ({expected})")
+    ident = f.get("identifier", 0)
+    if trev == 0:
+        if ident:
+            c.add(ID_RESERVED, node, "identifier", f"reserved word (Identifier from issue E "
+                  f"on) is 0x{ident:X}, not zero, in a revision-0 table")
+    else:
+        other = c.first("identifier", ident, node)
+        if other is not None:
+            c.add(ID_DUPLICATE if trev >= 3 else ID_DUPLICATE_OLD, node, "identifier",
+                  f"identifier {ident} is also {other.name}'s")
+    for path, value in d.reserved_values(kind.body_of(f), f):
+        if any(value):
+            c.add(RESERVED, node, path, f"reserved bytes are not zero ({value.hex()})")
+    for fname, flagset in kind.flags.items():
+        word = f.get(fname)
+        if word is None and fname in MEMORY_ACCESS_FLAGS:
+            word = (f.get("memory_properties") or {}).get(fname)
+        if isinstance(word, int) and word & ~flagset.mask:
+            c.add(FLAGS_RESERVED, node, fname, f"reserved bits 0x{word & ~flagset.mask:X} of "
+                  f"{fname} are set")
+
+
+def _check_layout(c: _Context, node: Node, f: dict) -> None:
     """Arrays inside the node, not overlapping the fixed part or each other
     (spec 4.3 'mapping array' and SMMU/RMR array rules)."""
-    f = node.fields
-    placed, fixed, length = ntype.place(f)
+    kind = NODE_TYPES[node.type]
+    placed, fixed, length = kind.place(f)
     regions = [("fixed part", 0, fixed)]
-    for arr in ntype.arrays:
+    for arr in kind.arrays:
         off, size = placed[arr.key]
         if size:
             regions.append((arr.key, off, off + size))
             if off + size > length:
-                note("error", node, arr.offset or arr.key, f"{arr.key} [0x{off:X}, "
-                     f"0x{off + size:X}) runs past the node length 0x{length:X}")
+                c.add(ARRAY_PAST_END, node, arr.offset or arr.key, f"{arr.key} [0x{off:X}, "
+                      f"0x{off + size:X}) runs past the node length 0x{length:X}")
     if fixed > length:
-        note("error", node, "length", f"node length {length} is shorter than the {fixed}-byte "
-             "fixed part")
+        c.add(NODE_SHORT, node, "length", f"node length {length} is shorter than the "
+              f"{fixed}-byte fixed part")
     regions.sort(key=lambda r: r[1])
     for (name_a, a0, a1), (name_b, b0, b1) in zip(regions, regions[1:]):
         if b0 < a1:
-            field = next((a.offset or a.key for a in ntype.arrays if a.key == name_b), name_b)
-            note("error", node, field, f"{name_b} at node offset 0x{b0:X} overlaps {name_a} "
-                 f"[0x{a0:X}, 0x{a1:X})")
+            field = next((a.offset or a.key for a in kind.arrays if a.key == name_b), name_b)
+            c.add(ARRAY_OVERLAP, node, field, f"{name_b} at node offset 0x{b0:X} overlaps "
+                  f"{name_a} [0x{a0:X}, 0x{a1:X})")
     maps = f.get("mappings", [])
     mo = placed["mappings"][0]
     if not maps and mo:
-        note("warning", node, "mapping_offset", f"mapping offset 0x{mo:X} with no mappings "
-             "(iasl writes 0)")
+        c.add(MAP_OFFSET_EMPTY, node, "mapping_offset", f"mapping offset 0x{mo:X} with no "
+              "mappings (iasl writes 0)")
     if maps and mo % 4:
-        note("warning", node, "mapping_offset", f"ID mapping array at node offset 0x{mo:X} is "
-             "not 4-byte aligned")
+        c.add(MAP_ALIGN, node, "mapping_offset", f"ID mapping array at node offset 0x{mo:X} is "
+              "not 4-byte aligned")
 
 
-def _check_mappings(ntype: IortNode, node: Node, maps: list, target: Callable,
-                    note: Callable) -> None:
-    if node.type == ITS_GROUP and maps:
-        note("error", node, "mappings", "an ITS group has no ID mappings")
-    allowed = ALLOWED_TARGETS.get(node.type, ())
+def _check_mappings(c: _Context, node: Node, f: dict) -> None:
+    kind = NODE_TYPES[node.type]
+    maps = f.get("mappings", [])
+    allowed = kind.role.targets
     ranges = []
     for j, m in enumerate(maps):
         where = f"mappings.{j}"
-        out = target(m["output_reference"])
+        out = c.target(m["output_reference"])
+        out_kind = c.kind_of(out)
         if out is node:
-            note("warning", node, f"{where}.output_reference", f"mapping {j} points at its own "
-                 "node")
-        elif out is not None and not out.raw and out.type not in allowed:
-            names = " or ".join(NODE_TYPES[t].label for t in allowed) or "nothing"
-            note("error", node, f"{where}.output_reference", f"mapping {j} goes to "
-                 f"{out.name}, a {NODE_TYPES[out.type].label} node; a {ntype.label} node maps "
-                 f"to {names}")
+            c.add(MAP_SELF, node, f"{where}.output_reference", f"mapping {j} points at its own "
+                  "node")
+        elif out is not None and out_kind is not None and out_kind.kind not in allowed:
+            names = " or ".join(BY_KIND[t].label for t in allowed) or "nothing"
+            c.add(MAP_TARGET, node, f"{where}.output_reference", f"mapping {j} goes to "
+                  f"{out.name}, a {out_kind.label} node; a {kind.label} node maps to {names}")
         if m["flags"] & ~MAPPING_FLAGS.mask:
-            note("warning", node, f"{where}.flags", f"reserved flag bits "
-                 f"0x{m['flags'] & ~1:X} of mapping {j} are set")
+            c.add(MAP_FLAGS, node, f"{where}.flags", f"reserved flag bits "
+                  f"0x{m['flags'] & ~1:X} of mapping {j} are set")
         if m["flags"] & 1:
-            if node.type in (ITS_GROUP, SMMU):
-                note("error", node, f"{where}.flags", f"single mapping {j} is not allowed on a "
-                     f"{ntype.label} node (Linux skips it)")
-            elif node.type in (RMR, IWB):
-                note("warning", node, f"{where}.flags", f"single mapping {j} on a {ntype.label} "
-                     "node")
+            # Linux honours single mappings on endpoints and for the DeviceID.
+            if not kind.role.single_mappings and kind.role.deviceid_index is None:
+                if kind.role.kind in (RoleKind.IOMMU, RoleKind.MSI_CONTROLLER):
+                    c.add(MAP_SINGLE, node, f"{where}.flags", f"single mapping {j} is not "
+                          f"allowed on a {kind.label} node (Linux skips it)")
+                else:
+                    c.add(MAP_SINGLE_ODD, node, f"{where}.flags", f"single mapping {j} on a "
+                          f"{kind.label} node")
             continue
         first, last = m["input_base"], m["input_base"] + m["id_count"]
         if last > 0xFFFFFFFF or m["output_base"] + m["id_count"] > 0xFFFFFFFF:
-            note("error", node, f"{where}.id_count", f"mapping {j} runs past ID 0xFFFFFFFF "
-                 "(Linux never matches a range that wraps)")
+            c.add(MAP_WRAP, node, f"{where}.id_count", f"mapping {j} runs past ID 0xFFFFFFFF "
+                  "(Linux never matches a range that wraps)")
             continue
         ranges.append((first, last, j))
     ranges.sort()
@@ -868,82 +627,177 @@ def _check_mappings(ntype: IortNode, node: Node, maps: list, target: Callable,
     for first, last, j in ranges:
         if prev is not None and first <= prev[1]:
             if first == prev[1] and prev[0] < prev[1]:
-                note("warning", node, f"mappings.{j}.input_base", f"mapping {prev[2]} ends at "
-                     f"input ID 0x{first:X} where mapping {j} starts: a count written where "
-                     "count - 1 belongs? (Linux logs FW_BUG and prefers the later range)")
+                c.add(MAP_COUNT, node, f"mappings.{j}.input_base", f"mapping {prev[2]} ends at "
+                      f"input ID 0x{first:X} where mapping {j} starts: a count written where "
+                      "count - 1 belongs? (Linux logs FW_BUG and prefers the later range)")
             else:
-                note("warning", node, f"mappings.{j}.input_base", f"mapping {j} "
-                     f"[0x{first:X}, 0x{last:X}] overlaps mapping {prev[2]} "
-                     f"[0x{prev[0]:X}, 0x{prev[1]:X}]; Linux uses the first match")
+                c.add(MAP_OVERLAP, node, f"mappings.{j}.input_base", f"mapping {j} "
+                      f"[0x{first:X}, 0x{last:X}] overlaps mapping {prev[2]} "
+                      f"[0x{prev[0]:X}, 0x{prev[1]:X}]; Linux uses the first match")
         if prev is None or last > prev[1]:
             prev = (first, last, j)
 
 
-def _check_smmu_v3(node: Node, f: dict, rev: int, maps: list, target: Callable,
-                   note: Callable) -> None:
+@checks("its_group")
+def _check_its(c: _Context, node: Node, f: dict) -> None:
+    if f.get("mappings"):
+        c.add(ITS_MAPPINGS, node, "mappings", "an ITS group has no ID mappings")
+    if not f.get("identifiers"):
+        c.add(ITS_EMPTY, node, "identifiers", "ITS group with no ITS identifiers")
+
+
+@checks("named_component", "root_complex")
+def _check_memory(c: _Context, node: Node, f: dict) -> None:
+    mem = f.get("memory_properties") or {}
+    if mem.get("cache_coherency", 0) not in (0, 1):
+        c.add(COHERENCY, node, "memory_properties", f"cache coherency "
+              f"{mem['cache_coherency']} is neither 0 nor 1")
+    if "memory_address_limit" in f and not f["memory_address_limit"]:
+        c.add(ADDR_LIMIT, node, "memory_address_limit", "memory address size limit 0: "
+              "Linux limits the device's DMA to a 1-byte range")
+
+
+@checks("named_component", "iwb")
+def _check_device_name(c: _Context, node: Node, f: dict) -> None:
+    name = f.get("device_name", "")
+    if not NC_PATH.fullmatch(name):
+        c.add(NC_PATH_RULE, node, "device_name", f"device name '{name}' is not an absolute "
+              "path of 4-character segments (like \\_SB_.PCI0.DEV0); Linux compares the "
+              "full path and would never match it")
+
+
+@checks("root_complex")
+def _check_rc(c: _Context, node: Node, f: dict) -> None:
+    seg = f.get("pci_segment_number", 0)
+    other = c.first("segment", seg, node)
+    if other is not None:
+        c.add(RC_SEGMENT, node, "pci_segment_number", f"PCI segment {seg} also has root "
+              f"complex {other.name}; Linux uses the first")
+    if (f.get("pasid_capabilities", 0) & 0x1F) > 20:
+        c.add(PASID_WIDTH, node, "pasid_capabilities", "max PASID width above 20 bits")
+
+
+@checks("smmu")
+def _check_smmu(c: _Context, node: Node, f: dict) -> None:
+    if f.get("model", 0) > 5:
+        c.add(SMMU_MODEL, node, "model", f"unknown SMMUv1/v2 model {f['model']}")
+    irqs = [("global_interrupts.nsg_irpt_flags", f["global_interrupts"]["nsg_irpt_flags"]),
+            ("global_interrupts.nsg_cfg_irpt_flags",
+             f["global_interrupts"]["nsg_cfg_irpt_flags"])]
+    for key in ("context_interrupts", "pmu_interrupts"):
+        irqs += [(f"{key}.{i}.flags", irq["flags"]) for i, irq in enumerate(f[key])]
+    for path, value in irqs:
+        if value & ~IRQ_FLAGS.mask:
+            c.add(IRQ_FLAGS_RESERVED, node, path, f"reserved interrupt flag bits "
+                  f"0x{value & ~1:X}")
+
+
+@checks("smmu_v3")
+def _check_smmu_v3(c: _Context, node: Node, f: dict) -> None:
+    rev, maps = f.get("revision", 0), f.get("mappings", [])
     flags = f.get("flags", 0)
     if (flags & 0x6) == 0x6:
-        note("warning", node, "flags", "HTTU override 3 is reserved")
+        c.add(HTTU, node, "flags", "HTTU override 3 is reserved")
     if f.get("model", 0) > 2:
-        note("warning", node, "model", f"unknown SMMUv3 model {f['model']}")
+        c.add(SMMU_MODEL, node, "model", f"unknown SMMUv3 model {f['model']}")
     if rev < 1:
         return
     index = f.get("id_mapping_index", 0)
     gsivs = [f.get(k, 0) for k in ("event_gsiv", "pri_gsiv", "gerr_gsiv", "sync_gsiv")]
     meaningful = bool(flags & 0x10) if rev >= 5 else not all(gsivs)
     if rev >= 5 and not flags & 0x10 and index:
-        note("warning", node, "id_mapping_index", "DeviceID valid is clear, so the DeviceID "
-             f"mapping index should be 0 (it is {index})")
+        c.add(DEVID_INDEX_SET, node, "id_mapping_index", "DeviceID valid is clear, so the "
+              f"DeviceID mapping index should be 0 (it is {index})")
     if not meaningful:
         return
     if index >= len(maps):
-        note("error", node, "id_mapping_index", f"DeviceID mapping index {index} but only "
-             f"{len(maps)} mappings (Linux: FW_BUG ID mapping index overflows)")
+        c.add(DEVID_OVERFLOW, node, "id_mapping_index", f"DeviceID mapping index {index} but "
+              f"only {len(maps)} mappings (Linux: FW_BUG ID mapping index overflows)")
         return
     m = maps[index]
-    out = target(m["output_reference"])
-    if not m["flags"] & 1 or out is None or out.type != ITS_GROUP:
-        note("error", node, "id_mapping_index", f"mapping {index} (the DeviceID mapping) must "
-             "be a single mapping to an ITS group (Linux: FW_BUG Invalid MSI mapping)")
+    out = c.kind_of(c.target(m["output_reference"]))
+    if not m["flags"] & 1 or out is None or not out.role.is_msi_controller:
+        c.add(DEVID_MAPPING, node, "id_mapping_index", f"mapping {index} (the DeviceID "
+              "mapping) must be a single mapping to an ITS group (Linux: FW_BUG Invalid MSI "
+              "mapping)")
 
 
-def _check_rmr(node: Node, f: dict, maps: list, note: Callable) -> None:
+@checks("pmcg")
+def _check_pmcg(c: _Context, node: Node, f: dict) -> None:
+    maps = f.get("mappings", [])
+    ref = c.target(f.get("node_reference"))
+    if ref is not None and ref.type not in (SMMU_V3, NAMED_COMPONENT, ROOT_COMPLEX):
+        label = NODE_TYPES[ref.type].label if ref.type in NODE_TYPES else "raw"
+        c.add(PMCG_REF, node, "node_reference", f"PMCG belongs to {ref.name}, a {label} node")
+    if len(maps) > 1:
+        c.add(PMCG_MAPPINGS, node, "mappings", f"a PMCG has at most one ID mapping, not "
+              f"{len(maps)}")
+    if not f.get("overflow_gsiv"):
+        m = maps[0] if maps else None
+        t = c.kind_of(c.target(m["output_reference"])) if m else None
+        if m is None or not m["flags"] & 1 or t is None or not t.role.is_msi_controller:
+            c.add(PMCG_MSI, node, "overflow_gsiv", "overflow GSIV 0 means an MSI: the PMCG "
+                  "then needs one single mapping to an ITS group")
+
+
+@checks("rmr")
+def _check_rmr(c: _Context, node: Node, f: dict) -> None:
+    maps = f.get("mappings", [])
+    if c.trev in (3, 4):
+        c.add(RMR_IGNORED, node, "type", f"Linux ignores RMR nodes in IORT revision {c.trev} "
+              "(it reads them from revision 5, issue E.d, on)")
+    if f.get("revision", 0) == 2:
+        c.add(RMR_REV2, node, "revision", "RMR node revision 2 (issue E.c) is deprecated and "
+              "must not be used")
     descs = f.get("rmr_descriptors", [])
     if not descs:
-        note("error", node, "rmr_descriptors", "an RMR node needs at least one memory range "
-             "descriptor (Linux skips the node)")
+        c.add(RMR_NO_DESC, node, "rmr_descriptors", "an RMR node needs at least one memory "
+              "range descriptor (Linux skips the node)")
     if not maps:
-        note("error", node, "mappings", "an RMR node needs ID mappings naming the stream IDs "
-             "(Linux: FW_BUG Invalid ID mapping)")
+        c.add(RMR_NO_MAPS, node, "mappings", "an RMR node needs ID mappings naming the stream "
+              "IDs (Linux: FW_BUG Invalid ID mapping)")
     if ((f.get("flags", 0) >> 2) & 0xFF) > 5:
-        note("warning", node, "flags", f"access attributes {(f['flags'] >> 2) & 0xFF:#x} are "
-             "reserved (0-5 are defined)")
+        c.add(RMR_ATTRS, node, "flags", f"access attributes {(f['flags'] >> 2) & 0xFF:#x} are "
+              "reserved (0-5 are defined)")
     spans = []
     for i, desc in enumerate(descs):
         where = f"rmr_descriptors.{i}"
         base, size = desc["base_address"], desc["length"]
         if not size:
-            note("error", node, f"{where}.length", f"RMR descriptor {i} has length 0")
+            c.add(RMR_LENGTH, node, f"{where}.length", f"RMR descriptor {i} has length 0")
         elif base % RMR_ALIGN or size % RMR_ALIGN:
-            note("warning", node, f"{where}.base_address", f"RMR descriptor {i} "
-                 f"[0x{base:X}, +0x{size:X}) is not 64 KiB aligned (Linux rounds to pages)")
+            c.add(RMR_ALIGN_RULE, node, f"{where}.base_address", f"RMR descriptor {i} "
+                  f"[0x{base:X}, +0x{size:X}) is not 64 KiB aligned (Linux rounds to pages)")
         if any(desc.get("reserved", b"")):
-            note("warning", node, f"{where}.reserved", f"reserved bytes of RMR descriptor {i} "
-                 "are not zero")
+            c.add(RESERVED, node, f"{where}.reserved", f"reserved bytes of RMR descriptor {i} "
+                  "are not zero")
         if size:
             spans.append((base, base + size, i))
     spans.sort()
     for (a0, a1, i), (b0, b1, j) in zip(spans, spans[1:]):
         if b0 < a1:
-            note("warning", node, f"rmr_descriptors.{j}.base_address", f"RMR descriptor {j} "
-                 f"overlaps descriptor {i}")
+            c.add(RMR_OVERLAP, node, f"rmr_descriptors.{j}.base_address", f"RMR descriptor {j} "
+                  f"overlaps descriptor {i}")
 
 
-def _check_cycles(table: Table, by_name: dict, note: Callable) -> None:
+@checks("iwb")
+def _check_iwb(c: _Context, node: Node, f: dict) -> None:
+    maps = f.get("mappings", [])
+    if len(maps) != 1:
+        c.add(IWB_MAPPINGS, node, "mappings", f"an IWB normally has one ID mapping, not "
+              f"{len(maps)}")
+    idx = f.get("iwb_index", 0)
+    other = c.first("iwb_index", idx, node)
+    if other is not None:
+        c.add(IWB_INDEX, node, "iwb_index", f"IWB index {idx} is also {other.name}'s")
+
+
+def _check_cycles(c: _Context) -> None:
     """Mapping chains that come back to a node (Linux follows them with no
     hop limit). Iterative colouring: linear in nodes + mappings."""
+    by_name = c.by_name
     edges: dict[str, list[str]] = {}
-    for node in table.nodes:
+    for node in c.table.nodes:
         if node.raw:
             continue
         outs = []
@@ -969,8 +823,8 @@ def _check_cycles(table: Table, by_name: dict, note: Callable) -> None:
                 continue
             if state.get(nxt) == 1:
                 cycle = path[path.index(nxt):] + [nxt]
-                note("warning", by_name[name], "mappings", "ID mappings form a cycle: "
-                     f"{' -> '.join(cycle)} (Linux would follow it forever)")
+                c.add(CYCLE, by_name[name], "mappings", "ID mappings form a cycle: "
+                      f"{' -> '.join(cycle)} (Linux would follow it forever)")
             elif not state.get(nxt) and nxt in edges:
                 state[nxt] = 1
                 stack.append((nxt, iter(edges[nxt])))
@@ -981,13 +835,6 @@ def _check_cycles(table: Table, by_name: dict, note: Callable) -> None:
 
 COMMON_KEYS = ("name", "type", "revision", "identifier", "mappings", "mapping_offset", "length",
                "gaps", "reserved")
-RC_KEYS = ("iommu_map", "bypass_to", "flags_word")
-HEX_HINTS = ("address", "base", "gsiv", "span", "irpt")
-
-
-def _hex(name: str, value: int) -> int:
-    hint = any(h in name for h in HEX_HINTS) and "limit" not in name
-    return Hex(value) if hint or value > 0xFFFF else value
 
 
 def compile_iort(desc: dict, p: d.Problems) -> Table:
@@ -1035,88 +882,27 @@ def _compile_node(item: dict, index: int, trev: int, column: dict, kinds: dict,
             p.warning(path + ("length",), f"explicit node length {item['length']} instead of "
                       "the bytes given")
         return node
-    ntype = BY_KIND[kind]
-    rev = item.get("revision", column.get(ntype.code, NODE_REVISIONS[7].get(ntype.code, 0)))
+    ntype = BY_KIND[str(kind)]
+    rev = item.get("revision", default_revision(ntype, column))
     f: dict = {"revision": rev, "identifier": item.get("identifier",
                                                       default_identifier(index, trev))}
-    used = set(COMMON_KEYS)
-    flags_word = True
-    if ntype.code == ROOT_COMPLEX:
-        used.update(RC_KEYS)
-        flags_word = rev >= 4 and item.get("flags_word", True)
+    used = set(COMMON_KEYS) | set(ntype.keys)
+    full = True
+    if ntype.optional:  # the RC Flags word
+        full = rev >= 4 and item.get("flags_word", True)
         if item.get("flags_word") and rev < 4:
             p.error(path + ("flags_word",), f"the Flags word exists from root complex node "
                     f"revision 4 on; this node is revision {rev}")
-    body = ntype.body(rev, flags_word or ntype.code != ROOT_COMPLEX)
-    reserved = item.get("reserved") or {}
-    sizes = d.reserved_sizes(body)
-    for key, value in reserved.items():
-        if key not in sizes:
-            p.error(path + ("reserved", key), f"no reserved field {key!r} in a revision-{rev} "
-                    f"{ntype.label} node (known: {', '.join(sizes) or 'none'})", key=True)
 
-    def reserved_bytes(key: str) -> bytes:
-        if key not in reserved:
-            return bytes(sizes[key])
-        raw = d.hex_bytes(reserved[key], p, path + ("reserved", key))
-        if len(raw) != sizes[key]:
-            p.error(path + ("reserved", key), f"{key} is {sizes[key]} bytes, {len(raw)} given")
-            return bytes(sizes[key])
-        return raw
+    def ref(value: Any, where: tuple) -> Ref:
+        return _ref(value, kinds, p, where)
 
-    for sub in body.subcons:
-        key = sub.name
-        if key in ntype.derived:
-            continue
-        used.add(key)
-        if key in ntype.offset_fields:
-            if key in item:
-                f[key] = item[key]
-        elif "reserved" in key:
-            f[key] = reserved_bytes(key)
-        elif key == "memory_properties":
-            mem = item.get(key) or {}
-            f[key] = {"cache_coherency": mem.get("cache_coherency", 0),
-                      "reserved": reserved_bytes(f"{key}.reserved")}
-            for flag_key, flagset in MEMORY_ACCESS_FLAGS.items():
-                f[key][flag_key] = flagset.compile(mem.get(flag_key, 0), p, path + (key, flag_key))
-        elif key in ntype.ref_fields:
-            if key not in item:
-                p.error(path, f"missing required key {key!r}")
-            f[key] = _ref(item.get(key), kinds, p, path + (key,))
-        elif key in ntype.flags:
-            f[key] = ntype.flags[key].compile(item.get(key, 0), p, path + (key,))
-        else:
-            f[key] = item.get(key, 0)
-    for arr in ntype.arrays:
-        used.add(arr.key)
-        if arr is MAPPINGS:
-            continue
-        value = item.get(arr.key)
-        apath = path + (arr.key,)
-        if arr.elem is None:
-            if value is None:
-                p.error(path, f"missing required key {arr.key!r}")
-            f[arr.key] = _latin1(value or "", p, apath)
-        elif arr.key == "identifiers":
-            f[arr.key] = list(value or [])
-        elif arr.key == "global_interrupts":
-            f[arr.key] = _irq(value or {}, SMMU_GLOBAL_INTERRUPTS, p, apath)
-        elif arr.key == "rmr_descriptors":
-            f[arr.key] = [{"base_address": r.get("base_address", 0), "length": r.get("length", 0),
-                           "reserved": _sized(r.get("reserved"), 4, p, apath + (j, "reserved"))}
-                          for j, r in enumerate(value or [])]
-        else:
-            f[arr.key] = [_irq(irq, SMMU_INTERRUPT, p, apath + (j,))
-                          for j, irq in enumerate(value or [])]
-    maps: list = []
-    if ntype.code == ROOT_COMPLEX and "iommu_map" in item:
-        maps += _iommu_map(item, kinds, p, path)
-    elif "bypass_to" in item:
+    f.update(ntype.compile_fixed(item, rev, full, p, path, ref, used))
+    maps = _iommu_map(item, kinds, p, path) if "iommu_map" in item and ntype.keys else []
+    if "bypass_to" in item and "iommu_map" not in item:
         p.error(path + ("bypass_to",), "bypass_to fills the gaps of an iommu_map")
-    maps += [_mapping(m, kinds, p, path + ("mappings", j))
-             for j, m in enumerate(item.get("mappings") or [])]
-    f["mappings"] = maps
+    f.update(ntype.compile_arrays(item, p, path, ref, used))
+    f["mappings"] = maps + f["mappings"]
     for key in ("length", "mapping_offset"):
         if key in item:
             f[key] = item[key]
@@ -1128,65 +914,7 @@ def _compile_node(item: dict, index: int, trev: int, column: dict, kinds: dict,
         if key not in used:
             p.error(path + (key,), f"{key!r} is not a field of a revision-{rev} {ntype.label} "
                     "node", key=True)
-    return Node(ntype.code, f, name)
-
-
-def _latin1(value: Any, p: d.Problems, path: tuple) -> str:
-    text = str(value)
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        p.error(path, f"{text!r} has characters outside latin-1")
-        return ""
-    if "\0" in text:
-        p.error(path, "a device name cannot contain NUL")
-    return text
-
-
-def _sized(value: Any, size: int, p: d.Problems, path: tuple) -> bytes:
-    if value is None:
-        return bytes(size)
-    raw = d.hex_bytes(value, p, path)
-    if len(raw) != size:
-        p.error(path, f"{size} bytes are needed, {len(raw)} given")
-        return bytes(size)
-    return raw
-
-
-def _irq(value: dict, st: Struct, p: d.Problems, path: tuple) -> dict:
-    out = {}
-    for sub in st.subcons:
-        if "flags" in sub.name:
-            out[sub.name] = IRQ_FLAGS.compile(value.get(sub.name, 0), p, path + (sub.name,))
-        else:
-            out[sub.name] = value.get(sub.name, 0)
-    return out
-
-
-def _mapping(m: dict, kinds: dict, p: d.Problems, path: tuple) -> dict:
-    single = bool(m.get("single", False))
-    flags = m.get("flags", 1 if single else 0)
-    if "flags" in m and "single" in m and bool(flags & 1) != single:
-        p.error(path + ("flags",), "flags bit 0 (single mapping) disagrees with single:")
-    first = m.get("input", 0)
-    if "count" in m:
-        id_count = m["count"] - 1
-    elif "last" in m:
-        id_count = m["last"] - first
-        if id_count < 0:
-            p.error(path + ("last",), f"last ID 0x{m['last']:X} is below input 0x{first:X}")
-            id_count = 0
-    elif flags & 1:
-        id_count = 0
-    else:
-        p.error(path, "a mapping needs count: (number of IDs) or last: (last input ID)")
-        id_count = 0
-    if id_count < 0:
-        p.error(path + ("count",), "count is at least 1")
-        id_count = 0
-    return {"input_base": first, "id_count": id_count, "output_base": m.get("output_base", first),
-            "output_reference": _ref(m.get("output"), kinds, p, path + ("output",)),
-            "flags": flags}
+    return Node(ntype.code, f, name, kind=ntype)
 
 
 def _iommu_map(item: dict, kinds: dict, p: d.Problems, path: tuple) -> list[dict]:
@@ -1208,7 +936,9 @@ def _iommu_map(item: dict, kinds: dict, p: d.Problems, path: tuple) -> list[dict
     if "bypass_to" in item:
         its = item["bypass_to"]
         ref = _ref(its, kinds, p, path + ("bypass_to",))
-        if kinds.get(its, "its_group") != "its_group":
+        kind = kinds.get(its, "its_group")
+        target = BY_KIND.get(kind) if isinstance(kind, str) else None
+        if target is None or not target.role.is_msi_controller:
             p.error(path + ("bypass_to",), f"{its!r} is a {kinds[its]} node; bypassed RIDs go "
                     "to an ITS group")
         cursor = 0
@@ -1238,95 +968,317 @@ def _describe_node(node: Node, index: int, trev: int, column: dict) -> dict:
     ntype, f = NODE_TYPES[node.type], node.fields
     rev = f["revision"]
     item: dict = {"name": node.name, "type": ntype.kind}
-    if rev != column.get(ntype.code, NODE_REVISIONS[7].get(ntype.code, 0)):
+    if rev != default_revision(ntype, column):
         item["revision"] = rev
     if f.get("identifier", 0) != default_identifier(index, trev):
         item["identifier"] = f["identifier"]
-    if ntype.code == ROOT_COMPLEX and rev >= 4 and "flags" not in f:
+    if ntype.optional and rev >= 4 and not ntype.is_full(f):
         item["flags_word"] = False
-    body = ntype.body(rev, ntype.has_flags_word(rev, f) or ntype.code != ROOT_COMPLEX)
-    reserved = {}
-    for sub in body.subcons:
-        key = sub.name
-        if key in ntype.derived or key in ntype.offset_fields:
-            continue
-        value = f[key]
-        if isinstance(value, bytes):
-            if any(value):
-                reserved[key] = value.hex()
-        elif isinstance(value, dict):
-            mem = {}
-            for k, v in value.items():
-                if isinstance(v, bytes):
-                    if any(v):
-                        reserved[f"{key}.{k}"] = v.hex()
-                elif v:
-                    mem[k] = MEMORY_ACCESS_FLAGS[k].describe(v) if k in MEMORY_ACCESS_FLAGS else v
-            if mem:
-                item[key] = mem
-        elif key in ntype.ref_fields:
-            item[key] = d.describe_ref(value)
-        elif value:
-            item[key] = ntype.flags[key].describe(value) if key in ntype.flags else _hex(key, value)
-    for arr in ntype.arrays:
-        value = f.get(arr.key)
-        if arr is MAPPINGS or value is None:
-            continue
-        if arr.elem is None:
-            item[arr.key] = value
-        elif arr.key == "identifiers":
-            if value:
-                item[arr.key] = Flow(value)
-        elif arr.key == "rmr_descriptors":
-            item[arr.key] = [{"base_address": Hex(r["base_address"]), "length": Hex(r["length"]),
-                              **({"reserved": r["reserved"].hex()} if any(r["reserved"]) else {})}
-                             for r in value]
-        elif arr.count is None:
-            irq = _describe_irq(value)
-            if irq:
-                item[arr.key] = irq
-        elif value:
-            item[arr.key] = [_describe_irq(irq) for irq in value]
-    if f.get("mappings"):
-        item["mappings"] = [_describe_mapping(m) for m in f["mappings"]]
-    if reserved:
-        item["reserved"] = reserved
-    # Layout: only what differs from the default layout of the same content.
-    candidate = {k: v for k, v in f.items() if k not in ntype.offset_fields and k != "length"}
-    for arr in ntype.arrays:
-        if arr.offset and arr.offset in f:
-            placed = ntype.place(candidate)[0]
-            if placed[arr.key][0] != f[arr.offset]:
-                candidate[arr.offset] = item[arr.offset] = Hex(f[arr.offset])
-    if "length" in f and ntype.place(candidate)[2] != f["length"]:
-        item["length"] = f["length"]
-    if f.get("gaps"):
-        item["gaps"] = [{"offset": Hex(g["offset"]), "data": g["data"].hex()} for g in f["gaps"]]
+    ntype.describe_fields(f, item)
     return item
 
 
-def _describe_irq(irq: dict) -> dict:
-    out = {}
-    for k, v in irq.items():
-        if v:
-            out[k] = IRQ_FLAGS.describe(v) if "flags" in k else Hex(v)
-    return out
+# --- what iasl writes differently (formats/dsl.py reads DIALECT) ---------------
+
+# The fixed part iasl declares for a node type, as the node revision whose
+# fixed part it is (iasl has one form per type, whatever the Revision byte).
+IASL_FORMS = {ROOT_COMPLEX: 3, SMMU_V3: 1, PMCG: 1}
+
+def _iort_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
+    """iasl's view of an IORT node: the layout rows in iasl's source order,
+    checked to be back to back (which is how iasl places them)."""
+    ntype = NODE_TYPES[node.type]
+    where = node_label(node)
+    f = node.fields
+    rev = f.get("revision", 0)
+    length = len(blob)
+    form = IASL_FORMS.get(node.type, rev)
+    if form > rev and ntype.fixed_bytes(form) > ntype.fixed_bytes(rev):
+        # A shorter, older fixed part: iasl still writes its own form, so the
+        # node's next bytes must be free to hold the newer fields.
+        end, full = ntype.fixed_bytes(rev), ntype.fixed_bytes(form)
+        first = min((o for o, s in ntype.place(f)[0].values() if s), default=length)
+        if first < full or length < full:
+            raise TableError(f"revision-{rev} {ntype.label} node with a {end}-byte fixed part "
+                             f"(next bytes at node offset 0x{min(first, length):X}): iasl only "
+                             f"writes the {full}-byte form", node=where, field="revision")
+        body = ntype.body(form)
+        newer = struct_rows(body, body.parse(blob[HEADER_SIZE:full]), HEADER_SIZE)
+        newer = flag_rows([r for r in newer if r[0] >= end], ntype.flags)
+        rows = [r for r in rows if not (r[2] == "gap" and r[0] < full)] + newer
+        for gap in f.get("gaps", ()):  # a gap reaching past the newer fields stays a gap
+            if gap["offset"] < full < gap["offset"] + len(gap["data"]):
+                cut = full - gap["offset"]
+                rows.append((full, len(gap["data"]) - cut, "gap", "Padding", gap["data"][cut:]))
+        rows.sort(key=lambda r: r[0])
+    if node.type == ROOT_COMPLEX and acpica < 20220331:
+        # Before E.d, iasl has one 3-byte Reserved after Memory Size Limit.
+        rc_rows: list = []
+        pasid = None
+        for row in rows:
+            if row[2] == "pasid_capabilities":
+                pasid = row
+                continue
+            if pasid is not None and row[1] == 0:
+                continue  # its sub-line
+            if pasid is not None and row[2] == "reserved":
+                row = (pasid[0], 3, "reserved", "Reserved",
+                       pasid[4] | int.from_bytes(row[4], "little") << 16)
+                pasid = None
+            rc_rows.append(row)
+        rows = rc_rows
+    if node.type == ROOT_COMPLEX and ntype.is_full(f) and rev >= 4:
+        raise TableError(f"revision-{rev} root complex with the 40-byte fixed part: ACPICA "
+                         "declares the 36-byte form only, so its Flags word (node+36) cannot "
+                         "be written in iasl source", node=where, field="flags")
+    if not f.get("mappings") and f.get("mapping_offset"):
+        raise TableError(f"Mapping Offset 0x{f['mapping_offset']:X} with no mappings: iasl "
+                         "writes 0", node=where, field="mapping_offset")
+    placed = ntype.place(f)[0]
+    if node.type == SMMU:
+        # iasl lays the interrupt arrays out back to back and writes each
+        # offset, even for an empty array; a table that stores 0 there (as
+        # many firmware tables do) has no iasl source. Seen with 20200925
+        # and 20250404.
+        cursor = ntype.fixed_bytes(rev)
+        for arr in ntype.arrays[:-1]:
+            off, size = placed[arr.key]
+            if size == 0 and f.get(arr.offset) != cursor:
+                raise TableError(f"{arr.offset} 0x{f.get(arr.offset, 0):X} with no {arr.key}: "
+                                 f"iasl writes the array's position, 0x{cursor:X}", node=where,
+                                 field=arr.offset)
+            cursor += size
+    regions = [(arr.key, *placed[arr.key]) for arr in ntype.arrays]
+    order = {arr.key: i + 1 for i, arr in enumerate(ntype.arrays)}
+    name_end = sum(placed.get("device_name", (0, 0)))
+
+    def group(off: int, name: str) -> str:
+        if name in ("gap", "device_name"):
+            return name
+        for key, start, size in regions:
+            if size and start <= off < start + size and key != "device_name":
+                return key
+        return ""
+
+    items: list = []  # (group, [row + its flag sub-lines])
+    for row in rows:
+        if row[1] == 0 and items:
+            items[-1][1].append(row)
+            continue
+        key = group(row[0], row[2])
+        if key == "gap" and not (node.type == NAMED_COMPONENT and row[0] == name_end):
+            raise TableError(f"non-zero bytes at node offset 0x{row[0]:X} belong to no field; "
+                             "iasl lays fields out back to back", node=where, field="gap")
+        items.append((key, [row]))
+    rank = dict(order, gap=order.get("device_name", 0) + 0.5)
+    items.sort(key=lambda item: rank.get(item[0], 0))  # stable: offsets within a group
+    merged: list = []
+    for key, item in items:
+        row = item[0]
+        if key in ("context_interrupts", "pmu_interrupts") and row[3].startswith("Interrupt "):
+            # SMMUv1/v2 context and PMU interrupts: one 64-bit line each,
+            # flags << 32 | GSIV, without flag sub-lines. (Another array's
+            # row inside this one's bytes stays as it is: the back-to-back
+            # check below refuses the overlap.)
+            start = placed[key][0]
+            if (row[0] - start) % 8 == 0:
+                label = "Context Interrupt" if key == "context_interrupts" else "PMU Interrupt"
+                merged.append((row[0], 8, key, label, row[4]))
+                continue
+            last = merged[-1] if merged else None
+            if last is not None and last[2] == key and last[0] == row[0] - 4:
+                merged[-1] = (*last[:4], last[4] | row[4] << 32)
+                continue
+        merged.extend(item)
+    # Memory access properties open with their own line.
+    final: list = []
+    for row in merged:
+        if row[2] == "memory_properties.cache_coherency":
+            final.append((row[0], 8, "memory_properties", "Memory Properties",
+                          "[IORT Memory Access Properties]"))
+        final.append(row)
+    # Back to back, as iasl places them; NC padding is the only gap iasl writes.
+    cursor = 0
+    placed_rows: list = []
+    for off, size, name, label, value in final:
+        row = (off, size, name, label, value)
+        if size == 0 or name == "memory_properties":
+            placed_rows.append(row)
+            continue
+        if off != cursor:
+            if (node.type == NAMED_COMPONENT and cursor == name_end and off > cursor
+                    and name not in ("gap", "device_name")):
+                placed_rows.append((cursor, off - cursor, "padding", "Padding",
+                                    bytes(off - cursor)))
+                cursor = off
+            elif node.type == IWB and cursor == name_end:
+                raise TableError(f"IWB node padded after its name (mappings at node offset "
+                                 f"0x{off:X}, name ends at 0x{cursor:X}): iasl does not pad "
+                                 "an IWB name", node=where, field="device_name")
+            else:
+                what = "overlaps what comes before it" if off < cursor else "leaves a gap"
+                raise TableError(f"{label} ({name}) at node offset 0x{off:X} {what}; iasl "
+                                 f"would put it at 0x{cursor:X}, placing the fixed part and "
+                                 f"the arrays back to back in its order "
+                                 f"({', '.join(a.key for a in ntype.arrays)})",
+                                 node=where, field=name.split(".")[0])
+        placed_rows.append(row)
+        cursor = off + size
+    final = placed_rows
+    if cursor != length:
+        if node.type == NAMED_COMPONENT and not f.get("mappings") and cursor < length:
+            final.append((cursor, length - cursor, "padding", "Padding", bytes(length - cursor)))
+        else:
+            raise TableError(f"node Length 0x{length:X} but its fields end at 0x{cursor:X}: "
+                             "iasl computes Length from the fields", node=where, field="length")
+    if node.type == IWB and any(r[2] in ("padding", "gap") for r in final):
+        raise TableError("IWB node padded after its name: iasl does not pad it", node=where,
+                         field="device_name")
+    return final
 
 
-def _describe_mapping(m: dict) -> dict:
-    out: dict = {}
-    single = m["flags"] & 1
-    if single:
-        out["single"] = True
-    if not single or m["input_base"] or m["id_count"]:
-        out["input"] = Hex(m["input_base"])
-        out["count"] = Hex(m["id_count"] + 1)
-    out["output"] = d.describe_ref(m["output_reference"])
-    if single or m["output_base"] != m["input_base"]:
-        out["output_base"] = Hex(m["output_base"])
-    if m["flags"] & ~1:
-        out["flags"] = Hex(m["flags"])
-    return out
+DIALECT = Dialect(
+    relabel={"Node Flags (decoded below)": "Node Flags",
+             "ATS Attribute (decoded below)": "ATS Attribute",
+             "PASID Capabilities (decoded below)": "PASID Capabilities",
+             f"Device Name@{IWB}": "IWB Device Name"},
+    no_sublines=frozenset({"Node Flags", "ATS Attribute", "PASID Capabilities"}),
+    sublines_since={"Ensured Coherency of Accesses": 20240827, "DeviceID Valid": 20221020},
+    refused_revisions={1: "issue E", 2: "issue E.a", 4: "issue E.c"},
+    node_rows=_iort_rows,
+    padding=True,
+)
+
+# --- the JSON Schema (schemas/iort.schema.json, generated: engine/schema.py) ----
+
+DOCS = {
+    "name": "The node's name, used by other nodes' references.",
+    "revision": "Node revision (default: the one spec 3.7 gives for the table revision).",
+    "identifier": "Node Identifier (default: node index; 0 in revision-0 tables, where the word is reserved).",
+    "mappings": "ID mappings, in table order.",
+    "mapping_offset": "Node offset of the ID mappings (default: after the fixed part, arrays and name, 4-byte aligned; 0 when there are none).",
+    "length": "Node Length when it is not the computed one (extra bytes are zero unless gaps says otherwise).",
+    "gaps": "Non-zero bytes no field covers (padding as found in a table).",
+    "reserved": "Reserved fields that are not zero, by field name (e.g. memory_properties.reserved), as hex bytes.",
+    "data": "Raw node: the whole node, header included (type is then an integer).",
+    "identifiers.item": "GIC ITS ID.",
+    "identifiers": "GIC ITS IDs of this group (the MADT GIC ITS structures' IDs).",
+    "memory_properties": "Memory access properties (spec 3.5); fields default to 0.",
+    "memory_properties.cache_coherency": "CCA: 1 fully coherent, 0 not coherent.",
+    "memory_properties.hints": "Allocation hints (AH).",
+    "memory_properties.memory_flags": "Memory access flags (MAF).",
+    "memory_address_limit": "Memory address size limit in bits (64: no limit; 0 limits DMA to one byte in Linux).",
+    "node_flags": "Node Flags.",
+    "device_name": "Absolute ACPI namespace path, NUL-terminated in the table; Linux compares the full path with 4-character segments, e.g. \\_SB_.PCI0.DEV0.",
+    "pci_segment_number": "PCI segment (must match MCFG).",
+    "pasid_capabilities": "PASID Capabilities (node revision 1+, meaningful from 4).",
+    "ats_attribute": "ATS Attribute.",
+    "model": "Model (SMMUv1/v2: 0-5; SMMUv3: 0 generic, 1 HiSilicon Hi161x, 2 Cavium CN99xx).",
+    "span": "Size of the SMMU register frame.",
+    "context_interrupt_offset": "Node offset of the context interrupt array (default: computed; 0 when empty).",
+    "global_interrupts": "SMMUv1/v2 global interrupt array (one entry).",
+    "global_interrupts.nsg_irpt": "Non-secure global fault interrupt GSIV.",
+    "global_interrupts.nsg_irpt_flags": "Its flags.",
+    "global_interrupts.nsg_cfg_irpt": "Non-secure configuration-access interrupt GSIV.",
+    "global_interrupts.nsg_cfg_irpt_flags": "Its flags.",
+    "pmu_interrupt_offset": "Node offset of the PMU interrupt array (default: computed; 0 when empty).",
+    "context_interrupts": "Context interrupts (GSIV + flags).",
+    "context_interrupts.gsiv": "Interrupt GSIV.",
+    "context_interrupts.flags": "Interrupt flags.",
+    "base_address": "Base address of the register frame.",
+    "global_interrupt_offset": "Node offset of the global interrupt array (default: computed).",
+    "pmu_interrupts": "PMU interrupts (GSIV + flags).",
+    "pmu_interrupts.gsiv": "Interrupt GSIV.",
+    "pmu_interrupts.flags": "Interrupt flags.",
+    "gerr_gsiv": "Global error GSIV (0: MSI).",
+    "sync_gsiv": "CMD_SYNC GSIV (0: MSI).",
+    "pxm": "Proximity domain (valid with flags.pxm_valid; node revision 1+).",
+    "id_mapping_index": "DeviceID mapping index: which mapping gives the SMMU's own MSI DeviceID (node revision 1+).",
+    "vatos_address": "VATOS page base address (0: none).",
+    "event_gsiv": "Event queue GSIV (0: MSI).",
+    "pri_gsiv": "PRI queue GSIV (0: MSI).",
+    "page1_base_address": "Page 1 base address (node revision 1+).",
+    "node_reference": "The node this PMCG belongs to (normally an SMMUv3).",
+    "overflow_gsiv": "Overflow interrupt GSIV (0: MSI through the single mapping).",
+    "page0_base_address": "Page 0 base address.",
+    "rmr_descriptors": "Memory ranges (64 KiB aligned) the stream IDs of 'mappings' must keep mapped.",
+    "rmr_descriptors.base_address": "Base address of the range.",
+    "rmr_descriptors.length": "Length of the range in bytes.",
+    "rmr_descriptors.reserved": "The 4 reserved bytes, when not zero.",
+    "rmr_offset": "Node offset of the RMR descriptor array (default: computed).",
+    "iwb_index": "IWB index (matches the IWB's GSI namespace).",
+    "flags": "The node's Flags word: a mapping of flag names (see each node type) or an integer.",
+    "iommu_map": "Root complex ID map in Devicetree iommu-map order: RIDs rid_base..rid_base+length-1 go to iommu at iommu_base..; RIDs no entry covers bypass (or go to bypass_to). Written before 'mappings'.",
+    "bypass_to": "Root complex with iommu_map: an ITS group that gets every RID of 0..0xFFFF the map leaves out (after the IOMMU mappings), as QEMU does for buses that bypass the SMMU. Without it such RIDs have no mapping (bypass).",
+    "flags_word": "Root complex revision 4+: whether the 4-byte Flags word at node+36 is present (default true, as the spec and edk2; false gives ACPICA/iasl's 36-byte form).",
+    "root_complex.flags": "RC Flags word (node revision 4+, node+36; see flags_word).",
+    "smmu.flags": "SMMUv1/v2 Flags.",
+    "smmu_v3.flags": "SMMUv3 Flags.",
+    "rmr.flags": "RMR Flags.",
+}
+
+
+def schema_doc() -> dict:
+    from ..engine import schema as s  # noqa: PLC0415 -- only the generator needs it
+
+    mapping = {"type": "object", "additionalProperties": False, "required": ["output"],
+               "description": "One ID mapping: input IDs input..input+count-1 (or ..last) go to "
+                              "output_base.. at the output node. The table's 'number of IDs "
+                              "minus one' is computed.",
+               "properties": {
+                   "input": s.integer(32, "First input ID (InputBase); default 0."),
+                   "count": s.integer(32, "How many IDs the range covers (the table stores "
+                                      "count - 1).", minimum=1, extra=1),
+                   "last": s.integer(32, "Last input ID of the range, inclusive (instead of "
+                                     "count)."),
+                   "output": s.reference(32, "Output node (Output Reference)."),
+                   "output_base": s.integer(32, "Output ID for the input ID 'input' (default: "
+                                            "the same as input, an identity mapping)."),
+                   "single": {"type": "boolean", "description": "Single mapping (flags bit 0): "
+                              "output_base is the node's own ID towards 'output' (its MSI "
+                              "DeviceID); input/count are then ignored by Linux."},
+                   "flags": s.integer(32, "The whole Flags word, for tables with reserved bits "
+                                      "set (bit 0 = single)."),
+               }}
+    iommu_map = {"type": "object", "additionalProperties": False,
+                 "required": ["rid_base", "iommu", "iommu_base", "length"], "properties": {
+                     "rid_base": s.integer(32, "First requester ID."),
+                     "iommu": {"type": "string", "description": "SMMU node name."},
+                     "iommu_base": s.integer(32, "StreamID for rid_base."),
+                     "length": s.integer(32, "Number of RIDs (exclusive length, as in "
+                                         "iommu-map).", minimum=1, extra=1)}}
+    custom: dict[str, dict] = {
+        "mappings": {"type": "array", "items": mapping, "description": DOCS["mappings"]},
+        "iommu_map": {"type": "array", "description": DOCS["iommu_map"], "items": iommu_map},
+        "bypass_to": {"type": "string", "description": DOCS["bypass_to"]},
+        "flags_word": {"type": "boolean", "description": DOCS["flags_word"]},
+    }
+    common: dict[str, dict] = {
+        "name": s.name(DOCS["name"]),
+        "revision": s.integer(8, DOCS["revision"]),
+        "identifier": s.integer(32, DOCS["identifier"]),
+        "mappings": custom["mappings"],
+        "mapping_offset": s.integer(32, DOCS["mapping_offset"]),
+        "length": s.integer(16, DOCS["length"]),
+        "gaps": {"type": "array", "description": DOCS["gaps"], "items": {
+            "type": "object", "additionalProperties": False, "required": ["offset", "data"],
+            "properties": {"offset": s.integer(16, "Node offset."),
+                           "data": s.hex_bytes("The bytes.")}}},
+        "reserved": {"type": "object", "description": DOCS["reserved"],
+                     "additionalProperties": {"type": "string", "pattern": s.HEX_PATTERN}},
+        "data": s.hex_bytes(DOCS["data"]),
+    }
+    nodes = s.declared_nodes(NODE_TYPES.values(), common, DOCS, custom, "One IORT node.")
+    return s.header(
+        SPEC, "Table revision: 0 (issue D layout), 3 (E.b), 5 (E.d), 6 (E.e/E.f) or 7 (E.g); "
+        "default 0. 1, 2 and 4 need allow_deprecated_revision.", "acpitables IORT description",
+        "An Arm IO Remapping Table: ITS groups, SMMUs, root complexes, named components, PMCGs, "
+        "RMRs and IWBs, and the ID mappings between them, in table order. Layout (counts, "
+        "offsets, lengths, padding) is computed unless given.",
+        {"nodes": {"type": "array", "description": "The nodes in table order.", "items": nodes}},
+        before={"allow_deprecated_revision": {
+            "type": "boolean", "description": "Build a table revision iasl and edk2 refuse "
+            "(1 = E, 2 = E.a, 4 = E.c) or one above 7; decode writes it for such tables."}})
 
 
 FIELD_KEYS = {"output_reference": "output", "input_base": "input", "id_count": "count",
@@ -1346,5 +1298,7 @@ SPEC = TableSpec(
     revisions=BUILD_REVISIONS,
     label="IO Remapping Table",
     field_keys=FIELD_KEYS,
-    mapper="acpitables.mapping.mapper:IortMapper",
+    mapper="acpitables.mapping.iort:IortMapper",
+    dialect=DIALECT,
+    schema_doc=schema_doc,
 )

@@ -1,19 +1,22 @@
 """acpitables: viot.py -- the VIOT (Virtual I/O Translation Table).
 
 Layout after ACPI 6.5 section 5.2.30 (VIOT, from the virtio-iommu "code
-first" drafts) as ACPICA actbl3.h and Linux drivers/acpi/viot.c declare it;
-see docs/spec.md section 2 in the team's reference. One construct
-declaration per node serves decoding and building; Length is rebuilt.
+first" drafts) as ACPICA actbl3.h and Linux drivers/acpi/viot.c declare it.
+Every node is fixed-size, so one construct declaration per node kind
+(with its Role) serves decoding, building and the text view; Length is
+rebuilt. What is VIOT's own stays here: the iommus/endpoints description
+shape, the checks, and what iasl writes differently (`DIALECT`).
 """
 from __future__ import annotations
 
 from construct import (Bytes, Const, Default, GreedyBytes, Int8ul, Int16ul, Int32ul, Int64ul,
                        Rebuild, Struct)
 
-from ..errors import Diagnostic
+from ..errors import Diagnostic, TableError
+from ..engine.checks import Findings, rule
 from ..engine.pci import BdfError, format_bdf, parse_bdf
 from ..engine.roles import Role, RoleKind
-from ..engine.table import Node, NodeType, Ref, Table, TableSpec
+from ..engine.table import Dialect, Node, NodeType, Ref, Table, TableSpec, node_label
 from ..engine import description as d
 from ..engine.yamlio import Flow, Hex
 
@@ -32,15 +35,10 @@ IOMMU_TYPES = (VIRTIO_IOMMU_PCI, VIRTIO_IOMMU_MMIO)
 
 
 _IOMMU_KINDS = ("virtio_iommu_pci", "virtio_iommu_mmio")
-ROLES = {
-    PCI_RANGE: Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="pci_range"),
-    MMIO: Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="base_address"),
-    VIRTIO_IOMMU_PCI: Role(RoleKind.IOMMU),
-    VIRTIO_IOMMU_MMIO: Role(RoleKind.IOMMU),
-}
 
 
-def viot_node(code: int, kind: str, label: str, *fields, refs: tuple[str, ...] = ()) -> NodeType:
+def viot_node(code: int, kind: str, label: str, role: Role, *fields,
+              refs: tuple[str, ...] = ()) -> NodeType:
     """One VIOT node declaration: the common header (Length rebuilt from the
     declared fixed size plus any extra bytes a longer node carries), the
     node's own fields, and those extra bytes kept verbatim."""
@@ -52,11 +50,12 @@ def viot_node(code: int, kind: str, label: str, *fields, refs: tuple[str, ...] =
     )
     struct = Struct("header" / Default(header, {}), *fields, "extra" / Default(GreedyBytes, b"") * "Extra data")
     return NodeType(code, kind, label, struct, fixed, refs=refs, ref_targets=IOMMU_TYPES,
-                    role=ROLES[code])
+                    role=role)
 
 
 NODE_TYPES = {t.code: t for t in [
     viot_node(PCI_RANGE, "pci_range", "PCI Range",
+              Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="segment_bdf_range"),
               "endpoint_start" / Int32ul * "Endpoint start",
               "segment_start" / Int16ul * "PCI Segment start",
               "segment_end" / Int16ul * "PCI Segment end",
@@ -66,19 +65,23 @@ NODE_TYPES = {t.code: t for t in [
               "reserved" / Default(Bytes(6), bytes(6)) * "Reserved",
               refs=("output_node",)),
     viot_node(MMIO, "mmio", "MMIO Endpoint",
+              Role(RoleKind.ENDPOINT, _IOMMU_KINDS, match="base_address"),
               "endpoint" / Int32ul * "Endpoint",
               "base_address" / Int64ul * "Base address",
               "output_node" / Int16ul * "Output node",
               "reserved" / Default(Bytes(6), bytes(6)) * "Reserved",
               refs=("output_node",)),
     viot_node(VIRTIO_IOMMU_PCI, "virtio_iommu_pci", "VirtIO-PCI IOMMU",
+              Role(RoleKind.IOMMU, match="pci_function"),  # the IOMMU is this function
               "segment" / Int16ul * "PCI Segment",
               "bdf" / Int16ul * "PCI BDF number",
               "reserved" / Default(Bytes(8), bytes(8)) * "Reserved"),
     viot_node(VIRTIO_IOMMU_MMIO, "virtio_iommu_mmio", "VirtIO-MMIO IOMMU",
+              Role(RoleKind.IOMMU, match="base_address"),
               "reserved" / Default(Bytes(4), bytes(4)) * "Reserved",
               "base_address" / Int64ul * "Base address"),
 ]}
+ROLES = {code: t.role for code, t in NODE_TYPES.items()}
 
 
 # --- names for decoded nodes -------------------------------------------------
@@ -96,20 +99,41 @@ def name_nodes(table: Table) -> None:
         counters[stem] = counters.get(stem, 0) + 1
 
 
-# --- semantic checks, shared by decode (as warnings) and build ---------------
+# --- checks: named rules, shared by decode (findings) and build ---------------
+
+REVISION = rule("VIOT-REVISION", "warning", "ACPI 6.5 5.2.30", "VIOT revision other than 0")
+HDR_RESERVED = rule("VIOT-HDR-RESERVED", "warning", "ACPI 6.5 5.2.30",
+                    "Header reserved bytes are not zero")
+RESERVED = rule("VIOT-RESERVED", "warning", "ACPI 6.5 5.2.30",
+                "Reserved bytes of a node are not zero")
+SEGMENTS_INVERTED = rule("VIOT-SEGMENTS-INVERTED", "error", "Linux viot_parse_node",
+                         "PCI range whose segment end is below its start (matches nothing)")
+RANGE_INVERTED = rule("VIOT-RANGE-INVERTED", "error", "Linux viot_parse_node",
+                      "PCI range whose BDF end is below its start (matches nothing)")
+ENDPOINT_OVERFLOW = rule("VIOT-ENDPOINT-OVERFLOW", "error", "Linux viot_pci_dev_iommu_init",
+                         "PCI range whose endpoint IDs run past 32 bits")
+OWN_IOMMU = rule("VIOT-RANGE-OWN-IOMMU", "note", "Linux viot_pci_dev_iommu_init",
+                 "PCI range that contains its own virtio-iommu (Linux skips the IOMMU; QEMU "
+                 "writes such ranges on purpose)")
+MMIO_DUPLICATE = rule("VIOT-MMIO-DUPLICATE", "warning", "Linux viot_parse_node",
+                      "Two MMIO endpoints with one base address; Linux uses the later")
+IOMMU_DUPLICATE = rule("VIOT-IOMMU-DUPLICATE", "warning", "ACPI 6.5 5.2.30",
+                       "Two nodes describe the same IOMMU")
+IOMMU_UNUSED = rule("VIOT-IOMMU-UNREFERENCED", "note", "ACPI 6.5 5.2.30",
+                    "IOMMU that no endpoint references")
+RANGE_OVERLAP = rule("VIOT-RANGE-OVERLAP", "warning", "Linux viot_parse_node",
+                     "PCI ranges overlap; Linux lets the later node win")
+
 
 def check(table: Table) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
-
-    def note(sev: str, node: Node, field: str | None, msg: str) -> None:
-        out.append(Diagnostic(sev, msg, offset=node.offset, node=node.name, field=field))
-
+    out = Findings()
     if table.header.get("revision", 0) != 0:
-        out.append(Diagnostic("warning", f"VIOT revision {table.header['revision']}; every "
-                              "producer writes 0", offset=8, field="revision"))
+        out.append(REVISION(f"VIOT revision {table.header['revision']}; every producer writes "
+                            "0", offset=8, field="revision"))
     if any(table.fields.get("reserved", b"")):
-        out.append(Diagnostic("warning", "reserved bytes are not zero "
-                              f"({table.fields['reserved'].hex()})", offset=40, field="reserved"))
+        out.append(HDR_RESERVED("reserved bytes are not zero "
+                                f"({table.fields['reserved'].hex()})", offset=40,
+                                field="reserved"))
     by_name = {n.name: n for n in table.nodes}
     referenced = set()
     ranges = []
@@ -121,46 +145,47 @@ def check(table: Table) -> list[Diagnostic]:
         f = node.fields
         for path, value in d.reserved_values(NODE_TYPES[node.type].struct, f):
             if any(value):
-                note("warning", node, path, f"reserved bytes are not zero ({value.hex()})")
+                out.add(RESERVED, node, path, f"reserved bytes are not zero ({value.hex()})")
         if node.type in (PCI_RANGE, MMIO):
             ref = f["output_node"]
             if isinstance(ref, Ref) and ref.name is not None:
                 referenced.add(ref.name)
         if node.type == PCI_RANGE:
             if f["segment_start"] > f["segment_end"]:
-                note("error", node, "segment_end", f"segment range {f['segment_start']:#x}.."
-                     f"{f['segment_end']:#x} is inverted (Linux matches nothing)")
+                out.add(SEGMENTS_INVERTED, node, "segment_end", f"segment range "
+                        f"{f['segment_start']:#x}..{f['segment_end']:#x} is inverted (Linux "
+                        "matches nothing)")
             if f["bdf_start"] > f["bdf_end"]:
-                note("error", node, "bdf_end", f"BDF range {format_bdf(f['bdf_start'])}.."
-                     f"{format_bdf(f['bdf_end'])} is inverted (Linux matches nothing)")
+                out.add(RANGE_INVERTED, node, "bdf_end", f"BDF range {format_bdf(f['bdf_start'])}"
+                        f"..{format_bdf(f['bdf_end'])} is inverted (Linux matches nothing)")
             last = (f["endpoint_start"] + ((f["segment_end"] - f["segment_start"]) << 16)
                     + f["bdf_end"] - f["bdf_start"])
             if last > 0xFFFFFFFF:
-                note("error", node, "endpoint_start", f"endpoint IDs run up to 0x{last:X}, past "
-                     "32 bits")
+                out.add(ENDPOINT_OVERFLOW, node, "endpoint_start", f"endpoint IDs run up to "
+                        f"0x{last:X}, past 32 bits")
             ranges.append(node)
             iommu = _target(by_name, f["output_node"])
-            if (iommu is not None and iommu.type == VIRTIO_IOMMU_PCI
+            if (iommu is not None and not iommu.raw and iommu.type == VIRTIO_IOMMU_PCI
                     and f["segment_start"] <= iommu.fields["segment"] <= f["segment_end"]
                     and f["bdf_start"] <= iommu.fields["bdf"] <= f["bdf_end"]):
-                note("warning", node, "bdf_start", f"range contains its own IOMMU "
-                     f"{format_bdf(iommu.fields['bdf'], iommu.fields['segment'])}; Linux never "
-                     "translates the IOMMU itself")
+                out.add(OWN_IOMMU, node, "bdf_start", f"range contains its own IOMMU "
+                        f"{format_bdf(iommu.fields['bdf'], iommu.fields['segment'])}; Linux "
+                        "never translates the IOMMU itself")
         elif node.type == MMIO:
             base = f["base_address"]
             if base in mmio_bases:
-                note("warning", node, "base_address", f"MMIO endpoint base 0x{base:X} is also "
-                     f"{mmio_bases[base].name}'s; Linux uses the later node")
+                out.add(MMIO_DUPLICATE, node, "base_address", f"MMIO endpoint base 0x{base:X} is "
+                        f"also {mmio_bases[base].name}'s; Linux uses the later node")
             mmio_bases[base] = node
         elif node.type in IOMMU_TYPES:
             key = ((f["segment"], f["bdf"]) if node.type == VIRTIO_IOMMU_PCI
                    else ("mmio", f["base_address"]))
             if key in iommu_keys:
-                note("warning", node, None, f"same IOMMU as {iommu_keys[key].name}")
+                out.add(IOMMU_DUPLICATE, node, None, f"same IOMMU as {iommu_keys[key].name}")
             iommu_keys[key] = node
     for node in table.nodes:
         if node.type in IOMMU_TYPES and not node.raw and node.name not in referenced:
-            note("warning", node, None, "IOMMU is not referenced by any endpoint")
+            out.add(IOMMU_UNUSED, node, None, "IOMMU is not referenced by any endpoint")
     # Overlaps: Linux prepends each node to its list, so the later node wins.
     ordered = sorted(ranges, key=lambda n: n.fields["bdf_start"])
     active: list[Node] = []
@@ -171,10 +196,10 @@ def check(table: Table) -> list[Diagnostic]:
             g = other.fields
             if g["segment_start"] <= f["segment_end"] and f["segment_start"] <= g["segment_end"]:
                 first, later = sorted((other, node), key=table.nodes.index)
-                note("warning", later, "bdf_start", f"range overlaps {first.name}; Linux lets "
-                     "the later node win")
+                out.add(RANGE_OVERLAP, later, "bdf_start", f"range overlaps {first.name}; Linux "
+                        "lets the later node win")
         active.append(node)
-    return out
+    return list(out)
 
 
 def _target(by_name: dict, ref: object) -> Node | None:
@@ -206,6 +231,10 @@ def compile_viot(desc: dict, p: d.Problems) -> Table:
             node = Node(VIRTIO_IOMMU_MMIO, {"base_address": item["mmio"]}, name)
         d.add_node(nodes, node, p, path, NODE_TYPES)
         iommu_names.add(name)
+    # A node kept as raw bytes may be an endpoint's output node (a decoded
+    # table whose IOMMU node could not be decoded): it is named like one.
+    iommu_names.update(o.get("name") for o in desc.get("other_nodes", [])
+                       if isinstance(o, dict) and isinstance(o.get("name"), str))
     for i, item in enumerate(desc.get("endpoints", [])):
         path = ("endpoints", i)
         ref = _iommu_ref(item.get("iommu"), iommu_names, p, path + ("iommu",))
@@ -286,6 +315,8 @@ def _pci_range(item: dict, p: d.Problems, path: tuple) -> dict:
 
 def describe_viot(table: Table) -> dict:
     desc = d.describe_header(table)
+    if any(x.severity == "error" for x in check(table)):
+        desc["lenient"] = True
     lists: dict[str, list] = {"iommus": [], "endpoints": [], "other_nodes": []}
     items: dict[int, dict] = {}
     for node in table.nodes:
@@ -336,6 +367,113 @@ def _describe_range(f: dict) -> dict:
     return item
 
 
+# --- what iasl writes differently (formats/dsl.py reads DIALECT) ---------------
+
+def _viot_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
+    extra = node.fields.get("extra") or b""
+    if extra:
+        raise TableError(f"{len(extra)} bytes after the node's declared fields: iasl writes "
+                         "a fixed-size VIOT node", node=node_label(node), field="extra")
+    return rows
+
+
+DIALECT = Dialect(node_rows=_viot_rows)
+
+# --- the JSON Schema (schemas/viot.schema.json, generated: engine/schema.py) ----
+
+def schema_doc() -> dict:
+    """The iommus/endpoints description shape; widths come from the node
+    declarations."""
+    from ..engine import schema as s  # noqa: PLC0415 -- only the generator needs it
+
+    width = {sub.name: s.bits_of(sub) for t in NODE_TYPES.values() for sub in t.struct.subcons
+             if sub.name not in (None, "header", "extra")}
+    bdf = {"anyOf": [{"type": "string",
+                      "pattern": r"^([0-9a-fA-F]{1,4}:)?[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}\.[0-7]$"},
+                     s.integer(width["bdf"])],
+           "description": 'PCI function as "bb:dd.f", "ssss:bb:dd.f" or a 16-bit requester ID '
+                          '(bus << 8 | dev << 3 | fn).'}
+    name = s.name("A name other nodes use to refer to this one.")
+    hatches = {
+        "reserved": {"type": "object", "description": "Non-zero reserved fields, by spec field "
+                     "name, as hex bytes (decode writes them so the round trip is lossless; "
+                     "Linux ignores them).", "additionalProperties": s.hex_bytes("Hex bytes.")},
+        "extra": s.hex_bytes("Bytes after the node's fixed fields (a longer node than the spec "
+                             "defines)."),
+        "length": s.integer(16, "Node Length to write instead of the computed one (only for "
+                            "reproducing broken tables)."),
+    }
+    iommu = {"type": "object", "additionalProperties": False, "required": ["name"],
+             "description": 'A virtio-iommu: on PCI (pci: "bb:dd.f") or on virtio-mmio (mmio: '
+                            'base address).',
+             "oneOf": [{"required": ["pci"]}, {"required": ["mmio"]}],
+             "properties": {
+                 "name": name, "pci": bdf,
+                 "segment": s.integer(width["segment"], "PCI segment of the IOMMU function "
+                                      "(default 0, or the one in pci)."),
+                 "mmio": s.integer(width["base_address"], "Base address of the virtio-mmio "
+                                   "IOMMU."),
+                 **hatches}}
+    bus = s.integer(8, "Bus number.")
+    segment = s.integer(width["segment_start"], "Segment.")
+    endpoint = {
+        "type": "object", "additionalProperties": False, "required": ["iommu"],
+        "description": "An endpoint is exactly one of: a PCI range (first + last or count), "
+                       "whole buses (bus or buses), or an MMIO endpoint (mmio + endpoint).",
+        "oneOf": [{"required": ["first"]}, {"required": ["bus"]}, {"required": ["buses"]},
+                  {"required": ["mmio"]}],
+        "dependencies": {
+            "first": {"oneOf": [{"required": ["last"]}, {"required": ["count"]}],
+                      "description": "A range from first needs exactly one of last or count."},
+            "last": ["first"], "count": ["first"],
+            "mmio": {"required": ["endpoint"],
+                     "not": {"anyOf": [{"required": ["segment"]}, {"required": ["segments"]}]},
+                     "description": "An MMIO endpoint takes mmio and endpoint (no segment)."},
+            "segment": {"not": {"required": ["segments"]},
+                        "description": "Give segment or segments, not both."}},
+        "properties": {
+            "name": name,
+            "iommu": {"anyOf": [{"type": "string"}, s.integer(width["output_node"])],
+                      "description": "Name of the IOMMU that translates these endpoints (a raw "
+                                     "table offset is accepted to reproduce broken tables)."},
+            "first": bdf, "last": bdf,
+            "count": s.integer(width["bdf_start"], "How many requester IDs from first.",
+                               minimum=1, extra=1),
+            "bus": s.integer(8, "One whole bus (devices 0-31, all functions)."),
+            "buses": {"type": "array", "items": bus, "minItems": 2, "maxItems": 2,
+                      "description": "[first bus, last bus], whole buses."},
+            "segment": s.integer(width["segment_start"], "PCI segment (default 0)."),
+            "segments": {"type": "array", "items": segment, "minItems": 2, "maxItems": 2,
+                         "description": "[first, last] segments; each further segment adds "
+                                        "0x10000 to the endpoint ID."},
+            "endpoint": s.integer(width["endpoint_start"], "Endpoint ID of the first function "
+                                  "(default: segment << 16 | first RID, so IDs equal RIDs) or "
+                                  "of the MMIO endpoint."),
+            "mmio": s.integer(width["base_address"], "Base address of an MMIO endpoint (Linux "
+                              "matches the device's first memory resource)."),
+            **hatches}}
+    other = {"type": "object", "additionalProperties": False, "required": ["type", "data"],
+             "properties": {"name": name, "type": s.integer(8, "Node type."),
+                            "data": s.hex_bytes("The whole node, header included."),
+                            "length": s.integer(16, "Node Length to write instead of the "
+                                                "computed one.")}}
+    return s.header(
+        SPEC, "Table revision (VIOT: 0).", "acpitables VIOT description",
+        "A virtio-iommu topology: IOMMUs and the PCI ranges and MMIO endpoints they translate. "
+        "A requester ID that no endpoint range covers bypasses the IOMMU.",
+        {"iommus": {"type": "array", "description": "virtio-iommu devices.",
+                    "items": {"$ref": "#/definitions/iommu"}},
+         "endpoints": {"type": "array", "description": "What each IOMMU translates: PCI ranges "
+                       "and MMIO endpoints. Later entries win where ranges overlap (as in "
+                       "Linux).", "items": {"$ref": "#/definitions/endpoint"}}},
+        after={"order": {"type": "array", "items": {"type": "string"}, "description": "Node "
+                         "order in the table by name, when it is not the default (IOMMUs, "
+                         "endpoints, other nodes)."},
+               "other_nodes": {"type": "array", "description": "Nodes of types this tool does "
+                               "not know, kept as raw bytes.", "items": other}},
+        definitions={"iommu": iommu, "endpoint": endpoint})
+
+
 SPEC = TableSpec(
     signature="VIOT",
     spec_name="ACPI 6.5 VIOT",
@@ -350,6 +488,8 @@ SPEC = TableSpec(
     revisions=(0,),
     label="Virtual I/O Translation Table",
     field_keys=FIELD_KEYS,
-    mapper="acpitables.mapping.mapper:ViotMapper",
-    node_alignment=8,  # spec 2.5: every fixed size is a multiple of 8
+    mapper="acpitables.mapping.viot:ViotMapper",
+    node_alignment=8,  # every fixed size is a multiple of 8
+    dialect=DIALECT,
+    schema_doc=schema_doc,
 )

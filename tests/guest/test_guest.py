@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from acpitables import api
-from acpitables.mapping import mapper
+from acpitables import mapping as mapper
 from acpitables.engine.registry import TABLES
 
 from . import harness

@@ -1,0 +1,168 @@
+"""acpitables.mapping.viot -- the VIOT engine (drivers/acpi/viot.c).
+
+Inclusive BDF and segment ranges, endpoint = endpoint_start + ((segment -
+segment_start) << 16) + (BDF - bdf_start), the LAST endpoint node wins
+(Linux list_add()s each parsed node at the head), no IOMMU for the IOMMU
+itself, MMIO endpoints by the base of their first memory resource.
+
+Roles decide which node is what: an endpoint whose role matches
+"segment_bdf_range" or "base_address" is where a device's lookup starts, an IOMMU
+role ends it; an IOMMU's own match field ("pci_function": segment + bdf, or
+"base_address") says which device IS that IOMMU.
+"""
+from __future__ import annotations
+
+from ..engine.registry import TABLES
+from ..engine.roles import NO_ROLE, Role
+from ..engine.table import Node, Table
+from .results import (RID_MAX, U32, Bypass, BypassReason, IntervalMap, Result, Span,
+                      TableMapper, Translated, node_label, paint)
+
+MATCH_PCI_RANGE = "segment_bdf_range"        # segment_start..segment_end x bdf_start..bdf_end
+MATCH_ADDRESS = "base_address"       # an MMIO device by its first resource
+MATCH_PCI_FUNCTION = "pci_function"  # an IOMMU that is the PCI function segment:bdf
+
+
+def _declared_role(table: Table, node: Node) -> tuple[Role, int | None]:
+    """The role and minimum length of a node's declared type, raw or not
+    (Linux sizes a node by its type before it parses it)."""
+    spec = TABLES.get(table.signature)
+    ntype = spec.node_types.get(node.type) if spec is not None else None
+    if spec is None or ntype is None:
+        return NO_ROLE, None
+    try:
+        need = ntype.min_length(spec, None)
+    except (TypeError, KeyError, AttributeError):   # a declaration that needs a revision
+        need = None
+    return ntype.role, need
+
+
+def _raw_length(node: Node) -> int:
+    """The Length field of a node kept as raw bytes."""
+    if node.length_override is not None:
+        return node.length_override
+    data = node.fields.get("data") or b""
+    return int.from_bytes(data[2:4], "little") if len(data) >= 4 else len(data)
+
+
+class ViotMapper(TableMapper):
+    kind = "VIOT"
+    describes_msi = False
+
+    def __init__(self, table: Table):
+        super().__init__(table)
+        # (endpoint node, its IOMMU); Linux drops an endpoint whose output
+        # node is no IOMMU ("No IOMMU node found") and keeps parsing.
+        self.ranges: list[tuple[Node, Node]] = []
+        self.by_address: list[tuple[Node, Node]] = []
+        self.dropped: list[Node] = []
+        for n in table.nodes:
+            role = self.role(n)
+            if n.raw:
+                declared, need = _declared_role(table, n)
+                if declared.is_endpoint and need is not None and _raw_length(n) < need:
+                    # viot_parse_node: "Invalid PCI/MMIO node size" is
+                    # -EINVAL, and acpi_viot_init stops parsing there: no
+                    # later endpoint node is registered.
+                    break
+                continue
+            if not role.is_endpoint or role.match not in (MATCH_PCI_RANGE, MATCH_ADDRESS):
+                continue
+            iommu = self._iommu(n)
+            if iommu is None:
+                self.dropped.append(n)
+            elif role.match == MATCH_PCI_RANGE:
+                self.ranges.append((n, iommu))
+            else:
+                self.by_address.append((n, iommu))
+        self.iommus = [n for n in table.nodes if self.role(n).is_iommu]
+
+    def _iommu(self, node: Node) -> Node | None:
+        target = self.resolve(node.fields.get("output_node"))
+        if isinstance(target, Node) and self.role(target).is_iommu:
+            return target
+        return None
+
+    # A multi-segment range covers every segment from its first to its last;
+    # each is listed while that stays readable. Beyond it, the segments where
+    # coverage changes stand for the rest (interior ones answer lookups the
+    # same way, endpoint IDs 0x10000 further on per segment).
+    LIST_ALL_SEGMENTS = 1024
+
+    def segments(self) -> list[int]:
+        segs = {0}
+        spans = [(n.fields["segment_start"], n.fields["segment_end"])
+                 for n, _ in self.ranges] + [(n.fields["segment_start"], n.fields["segment_end"])
+                                             for n in self.dropped
+                                             if self.role(n).match == MATCH_PCI_RANGE]
+        if sum(max(0, hi - lo + 1) for lo, hi in spans) <= self.LIST_ALL_SEGMENTS:
+            segs |= {s for lo, hi in spans if lo <= hi for s in range(lo, hi + 1)}
+        else:
+            for lo, hi in spans:
+                segs.update(s for s in (lo, hi, lo + 1, hi + 1) if s <= 0xFFFF)
+        for n in self.iommus:
+            if self.role(n).match == MATCH_PCI_FUNCTION:
+                segs.add(n.fields["segment"])
+        return sorted(segs)
+
+    def _is_self(self, iommu: Node, segment: int, bdf: int) -> bool:
+        """viot_dev_iommu_init(): "We're not translating ourself"."""
+        return (self.role(iommu).match == MATCH_PCI_FUNCTION
+                and iommu.fields["segment"] == segment and iommu.fields["bdf"] == bdf)
+
+    def _segment_map(self, segment: int, msi: bool) -> IntervalMap:
+        if msi:
+            return IntervalMap.undescribed("a VIOT says nothing about MSIs")
+        # Rule order = priority: the LAST node in table order first.
+        rules = []
+        for n, iommu in reversed(self.ranges):
+            f = n.fields
+            if f["segment_start"] <= segment <= f["segment_end"]:
+                rules.append((f["bdf_start"], f["bdf_end"], (n, iommu)))
+        dropped = [node_label(n) for n in self.dropped if self.role(n).match == MATCH_PCI_RANGE
+                   and n.fields["segment_start"] <= segment <= n.fields["segment_end"]]
+        gap = "no VIOT PCI range covers it"
+        if dropped:
+            gap += (f" (Linux drops {', '.join(dropped)}: output node is no VIOT IOMMU node)")
+        spans: list[Span] = []
+        for a, b, win in paint(rules, 0, RID_MAX, self._self_points(segment)):
+            if win is None:
+                spans.append(Span(a, b, Bypass(BypassReason.NO_MATCH, gap)))
+                continue
+            n, iommu = rules[win][2]
+            f = n.fields
+            if a == b and self._is_self(iommu, segment, a):
+                spans.append(Span(a, b, Bypass(BypassReason.SELF,
+                                               f"the function is {node_label(iommu)} itself")))
+                continue
+            epid = (f["endpoint_start"] + ((segment - f["segment_start"]) << 16)
+                    + (a - f["bdf_start"])) & U32
+            spans.append(Span(a, b, Translated(node_label(iommu), epid,
+                                               (node_label(n), node_label(iommu)))))
+        return IntervalMap(spans)
+
+    def _self_points(self, segment: int) -> list[int]:
+        pts = []
+        for n in self.iommus:
+            if self.role(n).match == MATCH_PCI_FUNCTION and n.fields["segment"] == segment:
+                pts += [n.fields["bdf"], n.fields["bdf"] + 1]
+        return pts
+
+    def lookup_address(self, base: int) -> Result:
+        """A platform device by the base of its first memory resource."""
+        for n, iommu in reversed(self.by_address):           # last node wins
+            if n.fields[MATCH_ADDRESS] == base:
+                if (self.role(iommu).match == MATCH_ADDRESS
+                        and iommu.fields[MATCH_ADDRESS] == base):
+                    return Bypass(BypassReason.SELF, f"the device is {node_label(iommu)} itself")
+                return Translated(node_label(iommu), n.fields["endpoint"],
+                                  (node_label(n), node_label(iommu)))
+        for n in self.iommus:
+            if self.role(n).match == MATCH_ADDRESS and n.fields[MATCH_ADDRESS] == base:
+                return Bypass(BypassReason.SELF, f"the device is {node_label(n)} itself")
+        detail = f"no VIOT MMIO endpoint at 0x{base:X}"
+        dropped = [node_label(n) for n in self.dropped
+                   if self.role(n).match == MATCH_ADDRESS and n.fields[MATCH_ADDRESS] == base]
+        if dropped:
+            detail += f" (Linux drops {', '.join(dropped)}: output node is no VIOT IOMMU node)"
+        return Bypass(BypassReason.NO_MATCH, detail)
