@@ -13,9 +13,10 @@ from ..errors import InputError
 from .roles import NO_ROLE, Role
 from .table import TableSpec
 from ..tables import iort
+from ..tables import rimt
 from ..tables import viot
 
-TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC, iort.SPEC)}
+TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC, iort.SPEC, rimt.SPEC)}
 
 
 def spec_for(signature: str | bytes) -> TableSpec:

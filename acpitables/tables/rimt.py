@@ -449,7 +449,8 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
             continue
         what = "no mapping covers it by the spec" if j is None else \
             f"the spec sends it to mapping {j}"
-        c.add(ONE_PAST, node, f"mappings.{i}.num_ids", f"Linux also maps ID 0x{x:X} (one past "
+        how = "Linux also maps" if rc else "with an input ID (rimt_plat_iommu_map_id), Linux also maps"
+        c.add(ONE_PAST, node, f"mappings.{i}.num_ids", f"{how} ID 0x{x:X} (one past "
               f"mapping {i}'s count) to 0x{(mi['dest_id_base'] + x - mi['source_id_base']) & U32:X}"
               f"; {what}")
 
