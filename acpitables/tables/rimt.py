@@ -239,7 +239,10 @@ NC_PATH = re.compile(r"\\[A-Z_][A-Z0-9_]{3}(\.[A-Z_][A-Z0-9_]{3})*")
 
 def first_cover(intervals: list[tuple[int, int]], points: Iterable[int]) -> dict[int, int]:
     """For each point, the index of the FIRST interval (start, end
-    inclusive) that contains it; one sweep, O((n + q) log n)."""
+    inclusive) that contains it: one sweep over the sorted points with a
+    heap keyed on the index, O((n + q) log n). An interval that has ended
+    before one point has ended before every later one, so it is dropped
+    when it reaches the top."""
     order = sorted((s, i) for i, (s, e) in enumerate(intervals) if s <= e)
     heap: list[int] = []
     out: dict[int, int] = {}
@@ -250,17 +253,9 @@ def first_cover(intervals: list[tuple[int, int]], points: Iterable[int]) -> dict
             j += 1
         while heap and intervals[heap[0]][1] < x:
             heapq.heappop(heap)
-        # the heap top may be expired only below the top: pop until valid
-        valid = [i for i in heap if intervals[i][1] >= x] if heap else []
-        if valid:
-            out[x] = min(valid) if len(valid) < 64 else _first_valid(heap, intervals, x)
+        if heap:
+            out[x] = heap[0]
     return out
-
-
-def _first_valid(heap: list[int], intervals: list[tuple[int, int]], x: int) -> int:
-    while heap and intervals[heap[0]][1] < x:
-        heapq.heappop(heap)
-    return heap[0]
 
 
 class _Context:
