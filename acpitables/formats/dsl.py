@@ -105,6 +105,8 @@ def to_generic_dsl(decoded: Decoded, reason: str) -> str:
     table's own bytes so that every byte is written exactly once. For
     tables whose own iasl syntax cannot express them (`reason`)."""
     spec, table, data = decoded.spec, decoded.table, decoded.data
+    if spec is None:
+        raise TableError(f"no iasl source writer for {table.signature}")
     hv = decoded.header_values
     out = [f"/* {spec.label} ({table.signature}) in iasl's generic data-table syntax, written "
            f"by acpitables: {reason}.", " * Compile it with iasl -G; iasl rewrites the creator "
@@ -143,10 +145,11 @@ def to_generic_dsl(decoded: Decoded, reason: str) -> str:
         emit(spec.header_size, [], spec.header_size + len(table.padding))
     for node in table.nodes:
         ntype = spec.kind_of(node)
-        end = min(node.offset + spec.node_header.parse(data[node.offset:]).length, len(data))
+        start = node.offset or 0      # a decoded node always has its offset
+        end = min(start + spec.node_header.parse(data[start:]).length, len(data))
         what = ntype.label if ntype is not None else f"node of type {node.type}, kept raw"
-        out += ["", f"/* {node_label(node)}: {what}, at 0x{node.offset:X} */"]
-        emit(node.offset, [] if ntype is None else ntype.layout(node, spec, table), end)
+        out += ["", f"/* {node_label(node)}: {what}, at 0x{start:X} */"]
+        emit(start, [] if ntype is None else ntype.layout(node, spec, table), end)
     if table.trailing:
         out += ["", "/* bytes after the last node */"]
         emit(decoded.size - len(table.trailing), [], decoded.size)

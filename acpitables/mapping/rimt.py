@@ -190,7 +190,7 @@ class RimtMapper(TableMapper):
 
     def _own_functions(self, segment: int, spans: list[Span]) -> list[Span]:
         """A PCIe IOMMU's own function translated by that IOMMU: an error."""
-        own = {}
+        own: dict[int, Node] = {}
         for n in self.table.nodes:
             if (self.role(n).is_iommu and n.fields.get("flags", 0) & PCIE_IOMMU
                     and n.fields.get(MATCH_SEGMENT, 0) == segment):

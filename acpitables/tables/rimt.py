@@ -435,15 +435,17 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
     linux = first_cover(linux_ranges, points)
     spec = first_cover(spec_ranges, points)
     for x in sorted(set(points)):
-        i = linux.get(x)
-        if i is None or spec_ranges[i][0] <= x <= spec_ranges[i][1]:
-            continue          # Linux's choice covers x by the spec too
-        j = spec.get(x)
-        mi = maps[i]
-        if j is not None and _same_answer(mi, maps[j], x):
+        if x not in linux:
             continue
-        what = "no mapping covers it by the spec" if j is None else \
-            f"the spec sends it to mapping {j}"
+        i = linux[x]
+        if spec_ranges[i][0] <= x <= spec_ranges[i][1]:
+            continue          # Linux's choice covers x by the spec too
+        k = spec.get(x)
+        mi = maps[i]
+        if k is not None and _same_answer(mi, maps[k], x):
+            continue
+        what = "no mapping covers it by the spec" if k is None else \
+            f"the spec sends it to mapping {k}"
         how = "Linux also maps" if rc else "with an input ID (rimt_plat_iommu_map_id), Linux also maps"
         c.add(ONE_PAST, node, f"mappings.{i}.num_ids", f"{how} ID 0x{x:X} (one past "
               f"mapping {i}'s count) to 0x{(mi['dest_id_base'] + x - mi['source_id_base']) & U32:X}"
@@ -651,7 +653,7 @@ def describe_rimt(table: Table) -> dict:
         for m in item.get("mappings") or ():
             target = by_name.get(m["output"]) if isinstance(m["output"], str) else None
             if target is not None and (target.raw or target.type != IOMMU):
-                m["output"] = Hex(target.offset)
+                m["output"] = Hex(target.offset or 0)
     return desc
 
 
