@@ -98,21 +98,6 @@ def _file_name(source: object) -> str:
     return name if isinstance(name, str) else "<file>"
 
 
-def _utf8(data: bytes, filename: str) -> str:
-    """Description bytes as text; a byte that is not UTF-8 is an error
-    located at its line and column."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data[:exc.start]
-        line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
-        raise DescriptionError([Diagnostic(
-            "error", f"not UTF-8 text: byte 0x{data[exc.start]:02X} at byte {exc.start} "
-                     "(a description is UTF-8 YAML)", file=filename, line=line,
-            col=col)]) from None
-
-
 def load_description(source: Source, filename: str | None = None) -> tuple[Any, str]:
     """A description (YAML text, a path, bytes or a file object; see the
     module docstring for a str) -> located plain data and the name used in
@@ -127,7 +112,8 @@ def load_description(source: Source, filename: str | None = None) -> tuple[Any, 
                                                file=filename or exc.name
                                                or "<description>")]) from None
         filename = filename or name or "<description>"
-        text = content if isinstance(content, str) else _utf8(content, filename)
+        # yamlio decodes bytes itself, locating any that are not text
+        return yamlio.load(content, filename), filename
     return yamlio.load(text, filename), filename
 
 

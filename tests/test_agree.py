@@ -16,9 +16,10 @@ from acpitables.cli import app
 from acpitables.mapping import Translated, for_table
 from acpitables.mapping.io import agree, open_mapper
 from acpitables.engine.registry import TABLES
+from conftest import CORPUS
 
 runner = CliRunner()
-QEMU_VIOT = "/work/shared/corpus/qemu/aarch64-virt__VIOT"
+QEMU_VIOT = str(CORPUS / "qemu" / "aarch64-virt__VIOT")
 
 
 @st.composite
@@ -124,7 +125,7 @@ def test_disagreements_are_located():
 
 
 @pytest.mark.skipif(shutil.which("dtc") is None, reason="dtc is not installed")
-def test_cli_export_dt_agrees_and_qemu_dt_without_gap_differs(tmp_path):
+def test_cli_export_dt_agrees_and_qemu_dt_without_gap_differs(tmp_path, corpus_dir):
     out = tmp_path / "viot.dts"
     r = runner.invoke(app, ["export-dt", QEMU_VIOT, "--standalone", "-o", str(out)])
     assert r.exit_code == 0, r.output
@@ -141,7 +142,7 @@ def test_cli_export_dt_agrees_and_qemu_dt_without_gap_differs(tmp_path):
     assert "00:01.0: translation differs" in r.output
 
 
-def test_cli_map():
+def test_cli_map(corpus_dir):
     r = runner.invoke(app, ["map", QEMU_VIOT, "--rid", "00:01.0"])
     assert r.exit_code == 0 and "bypass (self" in r.output
     r = runner.invoke(app, ["map", QEMU_VIOT, "--rid", "0x10", "-f", "json"])
@@ -155,9 +156,9 @@ def test_cli_map():
 
 
 @pytest.mark.skipif("IORT" not in TABLES, reason="IORT not registered yet")
-def test_corpus_iort_maps():
+def test_corpus_iort_maps(corpus_dir):
     # smmuv3-dev: two SMMUs, RC maps buses 0-1 to one and bus 0x10 to another
-    m = open_mapper("/work/shared/corpus/qemu/aarch64-virt__IORT.smmuv3-dev")
+    m = open_mapper(str(CORPUS / "qemu" / "aarch64-virt__IORT.smmuv3-dev"))
     spans = [(s.start, s.end, s.result.iommu) for s in m.segment_map(0).translated()]
     assert [s[:2] for s in spans] == [(0x0, 0x1FF), (0x1000, 0x10FF)]
     assert spans[0][2] != spans[1][2]

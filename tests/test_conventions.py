@@ -180,7 +180,7 @@ def test_one_overwrite_rule(tmp_path, monkeypatch):
 def test_build_stdin_non_utf8_is_located():
     result = run("build", "-", "-o", os.devnull, input=b"table: VIOT\niommus: [\xff]\n")
     assert result.exit_code == 1
-    assert result.stderr.startswith("<stdin>:2:10: not UTF-8 text: byte 0xFF")
+    assert result.stderr.startswith("<stdin>:2:10: byte 0xFF is not UTF-8 text")
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
 
 

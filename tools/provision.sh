@@ -3,10 +3,11 @@
 #
 # Idempotent, quiet, safe to rerun; never fatal for CI (.ci/run calls it with
 # "|| true"). What could not be had is printed as "provision: missing: ..."
-# and the tests that need it skip with that reason.
+# and the tests that need it skip with that reason (fail, under CI).
 #
 #  1. Debian packages: acpica-tools (bookworm's iasl/acpidump/acpixtract),
-#     device-tree-compiler (dtc, for the .dts mapper tests), qemu-system-x86,
+#     device-tree-compiler (dtc, for the .dts mapper tests), graphviz (dot, for
+#     the topology pictures), qemu-system-x86,
 #     qemu-system-arm, qemu-efi-aarch64, busybox-static, cpio.
 #  2. Two extra apt entries built from the URI this machine's own Debian
 #     sources use: bookworm-backports (6.12 cloud kernels with VIOT,
@@ -45,7 +46,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # ---- 1. system packages ---------------------------------------------------
-PKGS="acpica-tools device-tree-compiler qemu-system-x86 qemu-system-arm qemu-efi-aarch64 busybox-static cpio"
+PKGS="acpica-tools device-tree-compiler graphviz qemu-system-x86 qemu-system-arm qemu-efi-aarch64 busybox-static cpio"
 need=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
@@ -185,5 +186,6 @@ else
 fi
 
 mv "$STATUS.new" "$STATUS"
+bash "$REPO/tools/provision-guests.sh" || note "provision-guests.sh failed"  # RISC-V + x86 IOMMU guests
 note "done in $(( $(date +%s) - START )) s; status in $STATUS"
 exit 0

@@ -169,6 +169,7 @@ def _validators(schema_name: str) -> tuple[Any, dict]:
     import jsonschema
 
     schema = copy.deepcopy(declared_schema(schema_name) or load_schema(schema_name))
+    validator_class = _strict_types()
     dispatch: dict[str, list] = {}
     for key, prop in schema.get("properties", {}).items():
         items = prop.get("items") if isinstance(prop, dict) else None
@@ -176,9 +177,20 @@ def _validators(schema_name: str) -> tuple[Any, dict]:
         if branches and isinstance(items, dict) and all(set(b) == {"if", "then"}
                                                          for b in branches):
             del items["allOf"]
-            dispatch[key] = [(_if_test(b["if"]), jsonschema.Draft7Validator(b["then"]))
-                             for b in branches]
-    return jsonschema.Draft7Validator(schema), dispatch
+            dispatch[key] = [(_if_test(b["if"]), validator_class(b["then"])) for b in branches]
+    return validator_class(schema), dispatch
+
+
+@lru_cache(maxsize=None)
+def _strict_types() -> Any:
+    """Draft 7 whose `integer` is a Python int: JSON Schema counts 1.0 (and
+    1e30) as an integer, but the encoder packs ints, and a float index or
+    count is no index or count."""
+    import jsonschema
+
+    checker = jsonschema.Draft7Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return jsonschema.validators.extend(jsonschema.Draft7Validator, type_checker=checker)
 
 
 def _if_test(condition: dict):
@@ -193,7 +205,7 @@ def _if_test(condition: dict):
             value = sub["const"]
             return lambda item: isinstance(item, dict) and key in item and item[key] == value \
                 and type(item[key]) is type(value)
-    check = jsonschema.Draft7Validator(condition)
+    check = _strict_types()(condition)
     return check.is_valid
 
 
@@ -254,9 +266,8 @@ def _report_schema_error(err: Any, p: Problems) -> None:
                       f"{err.validator_value}")
         return
     if err.validator in ("maximum", "minimum"):
-        value = err.instance
-        p.error(path, f"{value:#x} is {'above the maximum' if err.validator == 'maximum' else 'below the minimum'} "
-                      f"{err.validator_value:#x}")
+        where = "above the maximum" if err.validator == "maximum" else "below the minimum"
+        p.error(path, f"{_number(err.instance)} is {where} {_number(err.validator_value)}")
         return
     p.error(path, err.message)
 
@@ -272,6 +283,15 @@ def _short(value: Any) -> str:
     elif isinstance(value, dict):
         value = dict(value)
     return _REPR.repr(value)
+
+
+def _number(value: Any) -> str:
+    """A bound or a value in a message: ints in hex (fields are bit
+    patterns), anything else (a float that got this far) as written, and
+    numbers too long to read by their width."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:#x}" if value.bit_length() <= 128 else f"a {value.bit_length()}-bit number"
+    return _short(value)
 
 
 def _required_only(alternatives: Any) -> bool:

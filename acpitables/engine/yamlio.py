@@ -9,6 +9,7 @@ say file:line:col. Only plain data is ever constructed.
 from __future__ import annotations
 
 import re
+import reprlib
 from typing import Any
 
 import yaml
@@ -47,29 +48,81 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-for _tag, _regexp, _first in [
-    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+|0b[01]+)$",
-     "-+0123456789"),
-    ("tag:yaml.org,2002:float",
-     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-     "-+0123456789."),
-]:
-    _Loader.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
+_REPR = reprlib.Repr()
+_REPR.maxstring = 40
+
+
+def _short(text: str) -> str:
+    return _REPR.repr(text)
+
+
+
+
+# The YAML 1.2 core schema's forms; an explicit tag (!!int, !!float ...) must
+# hold one too, so that "!!int x" is a located error, not a ValueError.
+_CORE = {
+    "bool": re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    "null": re.compile(r"^(?:~|null|Null|NULL|)$"),
+    "int": re.compile(r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+|0b[01]+)$"),
+    "float": re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+}
+_FIRST = {"bool": "tTfF", "null": ["~", "n", "N", ""], "int": "-+0123456789",
+          "float": "-+0123456789."}
+for _kind in ("bool", "null", "int", "float"):
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_kind}", _CORE[_kind], list(_FIRST[_kind]))
+
+
+def _core_scalar(loader: yaml.SafeLoader, node: yaml.Node, kind: str) -> str:
+    text = loader.construct_scalar(node)  # a located error if node is not a scalar
+    if not _CORE[kind].match(text):
+        what = {"int": "an integer", "float": "a number", "bool": "true or false",
+                "null": "null"}[kind]
+        raise _LoadProblem(f"{_short(text)} is not {what} (tag '!!{kind}')", _pos(node))
+    return text
 
 
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    text = loader.construct_scalar(node).replace("_", "")
+    text = _core_scalar(loader, node, "int")
     sign = -1 if text.startswith("-") else 1
     text = text.lstrip("+-")
-    for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
-        if text.lower().startswith(prefix):
-            return sign * int(text[2:], base)
-    return sign * int(text, 10)
+    base = {"0x": 16, "0o": 8, "0b": 2}.get(text[:2].lower(), 10)
+    try:
+        return sign * int(text[2:] if base != 10 else text, base)
+    except ValueError:  # past Python's limit on decimal digits
+        raise _LoadProblem(f"a {len(text)}-digit integer is too long", _pos(node)) from None
+
+
+def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    text = _core_scalar(loader, node, "float").lower()
+    if text.endswith(".nan"):
+        return float("nan")
+    if text.endswith(".inf"):
+        return float("-inf") if text.startswith("-") else float("inf")
+    return float(text)
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    return _core_scalar(loader, node, "bool").lower() == "true"
+
+
+def _construct_null(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> None:
+    _core_scalar(loader, node, "null")
+
+
+def _kind(node: yaml.Node) -> str:
+    return {yaml.ScalarNode: "scalar", yaml.SequenceNode: "sequence",
+            yaml.MappingNode: "mapping"}.get(type(node), "node")
+
+
+def _wrong_kind(node: yaml.Node, tag: str) -> _LoadProblem:
+    return _LoadProblem(f"tag '{tag}' on a {_kind(node)}: it belongs on a "
+                        f"{'mapping' if tag == '!!map' else 'sequence'}", _pos(node))
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mapping:
+    if not isinstance(node, yaml.MappingNode):
+        raise _wrong_kind(node, "!!map")
     result = Mapping()
     result.mark = _pos(node)
     result.key_marks, result.value_marks = {}, {}
@@ -89,6 +142,8 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mappi
 
 
 def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Sequence:
+    if not isinstance(node, yaml.SequenceNode):
+        raise _wrong_kind(node, "!!seq")
     result = Sequence(loader.construct_object(child, deep=True) for child in node.value)
     result.mark = _pos(node)
     result.item_marks = [_pos(child) for child in node.value]
@@ -103,10 +158,14 @@ def _construct_other(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 
 _Loader.add_constructor(None, _construct_other)
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+_Loader.add_constructor("tag:yaml.org,2002:null", _construct_null)
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
-# YAML 1.1 types PyYAML would otherwise construct from explicit tags.
-for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap",
+# YAML 1.1 types PyYAML would otherwise construct from explicit tags (bytes
+# from !!binary are not plain data either).
+for _tag in ("tag:yaml.org,2002:binary", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap",
              "tag:yaml.org,2002:pairs"):
     _Loader.yaml_constructors.pop(_tag, None)
 
@@ -161,10 +220,69 @@ def _check_nesting(text: str) -> None:
             depth -= 1
 
 
-def load(text: str, filename: str = "<description>") -> Any:
-    """Parse YAML text into plain data with positions, or raise
-    DescriptionError located at the offending line and column."""
+# What YAML may hold (YAML 1.2, 5.1): tab, LF, CR and the printable
+# characters. Lone surrogates stand for bytes that were not UTF-8 (a text
+# read with errors="surrogateescape", as Python reads stdin under the C
+# locale).
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def decode_text(data: bytes) -> str:
+    """Description bytes -> text: UTF-8 (a BOM allowed), or UTF-16/32 with
+    a BOM, as YAML 1.2 (5.2) reads them. Bytes that do not decode raise
+    DescriptionError-ready _LoadProblem at their line and column."""
+    for bom, codec in ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+                       (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+                       (b"\xef\xbb\xbf", "utf-8")):
+        if data.startswith(bom):
+            data, encoding = data[len(bom):], codec
+            break
+    else:
+        encoding = "utf-8"
     try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        good = data[:exc.start].decode(encoding, errors="replace")
+        raise _LoadProblem(f"byte 0x{data[exc.start]:02X} is not {encoding.upper()} text "
+                           f"(byte offset {exc.start})", _line_col(good, len(good))) from None
+
+
+def _check_characters(text: str) -> None:
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is None:
+        return
+    char = ord(bad.group())
+    if 0xDC80 <= char <= 0xDCFF:
+        message = f"byte 0x{char - 0xDC00:02X} is not UTF-8 text"
+    elif 0xD800 <= char <= 0xDFFF:
+        message = f"character U+{char:04X} (a lone surrogate) is not text"
+    else:
+        message = f"character U+{char:04X} is not allowed in YAML (control character)"
+    raise _LoadProblem(message, _line_col(text, bad.start()))
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    """The parser's words without its position lines (we say file:line:col
+    ourselves)."""
+    problem = exc.problem or exc.context or str(exc).split("\n", 1)[0]
+    if exc.problem and exc.context:
+        problem = f"{exc.context}: {problem}"
+    return problem
+
+
+def load(text: str | bytes, filename: str = "<description>") -> Any:
+    """Parse YAML text (or bytes, decoded as YAML says) into plain data with
+    positions, or raise DescriptionError located at the offending line and
+    column."""
+    try:
+        if isinstance(text, (bytes, bytearray, memoryview)):
+            text = decode_text(bytes(text))
+        _check_characters(text)
         _check_nesting(text)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - our loader is a SafeLoader
         values, _ = _shape(data, 0, {})
@@ -181,14 +299,16 @@ def load(text: str, filename: str = "<description>") -> Any:
                                            col=col)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        message = exc.problem or str(exc)
-        if exc.context:
-            message = f"{exc.context}: {message}"
-        raise DescriptionError([Diagnostic("error", f"YAML: {message}", file=filename,
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise DescriptionError([Diagnostic("error", f"YAML: {_yaml_message(exc)}", file=filename,
                                            line=line, col=col)]) from None
     except yaml.YAMLError as exc:
-        raise DescriptionError([Diagnostic("error", f"YAML: {exc}", file=filename)]) from None
+        # Not expected past _check_characters (a ReaderError is about a
+        # character); still located, at the start, without PyYAML's
+        # position line.
+        message = str(exc).split("\n", 1)[0]
+        raise DescriptionError([Diagnostic("error", f"YAML: {message}", file=filename,
+                                           line=1, col=1)]) from None
 
 
 def locate(data: Any, path: tuple) -> tuple[int, int]:
