@@ -4,6 +4,7 @@ lists), and disagreements are found and located."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -242,3 +243,133 @@ def test_map_over_a_directory_keeps_going_past_a_broken_table(tmp_path):
     assert "ID 0x5" in r.output                      # the good table answered
     assert "IORT" in r.output and "skipped" in r.output   # the broken one is named
     assert r.exit_code == 1
+
+
+# --- RIMT --------------------------------------------------------------------
+# RIMT's NumIds is a plain count; Linux's rimt_id_map accepts one ID past it
+# (docs/rimt.md section 3). The description states the spec's ranges, so
+# under the spec's reading RIMT agrees with every other format exactly, and
+# under Linux's it differs in exactly the IDs worked out below.
+
+RIMT_GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "rimt"
+
+
+def rimt_description(n, ranges):
+    # platform IOMMUs: no PCIe IOMMU function of its own inside the ranges
+    return {"table": "RIMT",
+            "nodes": [{"name": f"viommu{i}", "type": "iommu", "hardware_id": "RSCV0004",
+                       "base_address": 0x10000 * (i + 1)} for i in range(n)]
+            + [{"name": "rc", "type": "pcie_root_complex",
+                "iommu_map": [{"rid_base": b, "iommu": f"viommu{i}", "iommu_base": out,
+                               "length": length} for b, i, out, length in ranges]}]}
+
+
+def one_past_ids(ranges):
+    """The IDs where Linux's RIMT reading differs from the ranges: each
+    range's base + length, inside the RID space, unless the next range
+    starts there on the same IOMMU with the output that continues."""
+    out = set()
+    for b, i, o, length in ranges:
+        e = b + length
+        if e > 0xFFFF:
+            continue
+        if any(b2 == e and i2 == i and o2 == o + length for b2, i2, o2, _ in ranges):
+            continue
+        out.add(e)
+    return out
+
+
+def differing(res):
+    return {x for d in res.differences for x in range(d.first, d.last + 1)}
+
+
+@pytest.mark.skipif("RIMT" not in TABLES, reason="RIMT not registered yet")
+@settings(max_examples=40, deadline=None)
+@given(topologies())
+def test_rimt_agrees_with_dt_and_description_by_spec_and_differs_by_linux_one_past(topo):
+    from acpitables.errors import AcpiTablesError
+    from acpitables.mapping.rimt import RimtMapper
+    n, ranges = topo
+    ref = for_table(api.compile_description(viot_description(n, ranges))[0])
+    desc = rimt_description(n, ranges)
+    compiled, _ = api.compile_description(desc)
+    decoded = api.decode(api.build(desc).data).table
+    dt_map = dt.DtMapper.from_entries(
+        iommu_map=[(b, f"viommu{i}", out, length) for b, i, out, length in ranges] or None)
+    spec, linux = RimtMapper(compiled, reading="spec"), RimtMapper(compiled)
+    assert agree(ref, spec, by_name=True).ok
+    assert agree(dt_map, spec, by_name=True).ok
+    assert differing(agree(ref, linux, by_name=True)) == one_past_ids(ranges)
+    assert differing(agree(dt_map, linux, by_name=True)) == one_past_ids(ranges)
+    # the built table says the same (decode names IOMMUs iommu0.., so by partition)
+    assert agree(spec, RimtMapper(decoded, reading="spec")).ok
+    assert agree(linux, RimtMapper(decoded)).ok
+    assert agree(linux, for_table(decoded)).ok           # the registry's engine: Linux's
+    # what export-dt writes for the Linux reading is that reading -- unless
+    # the one-past IDs made a run of RIDs share one ID, which no linear
+    # iommu-map entry can say (export-dt refuses it)
+    constant = [s for s in linux.segment_map(0).translated() if s.step == 0 and s.end > s.start]
+    if constant:
+        with pytest.raises(AcpiTablesError, match="no exact Devicetree form"):
+            agree(linux, dt.export_dt(linux).mapper())
+    else:
+        assert agree(linux, dt.export_dt(linux).mapper()).ok
+
+
+QEMU_DT_PCI = [(0x0, "iommu", 0x0, 0x8), (0x9, "iommu", 0x9, 0xFFF7)]   # create_fdt_iommu, BDF 8
+QEMU_DT_SYS = [(0x0, "iommu", 0x0, 0x0), (0x0, "iommu", 0x0, 0xFFFF)]   # create_fdt_pcie
+
+
+def rimt_golden(name):
+    return for_table(api.decode((RIMT_GOLDEN / name / "expected.aml").read_bytes()).table)
+
+
+@pytest.mark.skipif("RIMT" not in TABLES, reason="RIMT not registered yet")
+def test_qemu_rimt_and_its_devicetree_differ_exactly_below_the_iommu_bdf():
+    res = agree(rimt_golden("qemu-virt-pci-iommu"), dt.DtMapper.from_entries(iommu_map=QEMU_DT_PCI))
+    assert [(d.segment, d.first, d.last, d.kind) for d in res.differences] == \
+        [(0, 0x0, 0x7, "translation")]
+    assert not isinstance(res.differences[0].a, Translated)     # RIMT: bypass
+    assert isinstance(res.differences[0].b, Translated)         # DT: translated
+
+
+@pytest.mark.skipif("RIMT" not in TABLES, reason="RIMT not registered yet")
+def test_qemu_platform_iommu_rimt_and_devicetree_differ_in_ffff_under_linux_only():
+    from acpitables.mapping.rimt import RimtMapper
+    dt_map = dt.DtMapper.from_entries(iommu_map=QEMU_DT_SYS)
+    res = agree(rimt_golden("qemu-virt-iommu-sys"), dt_map)
+    assert [(d.first, d.last, d.kind) for d in res.differences] == [(0xFFFF, 0xFFFF, "translation")]
+    table = api.decode((RIMT_GOLDEN / "qemu-virt-iommu-sys" / "expected.aml").read_bytes()).table
+    assert agree(RimtMapper(table, reading="spec"), dt_map).ok
+
+
+@pytest.mark.skipif(shutil.which("dtc") is None or "RIMT" not in TABLES,
+                    reason="dtc is not installed or RIMT not registered")
+def test_cli_agree_qemu_rimt_with_qemu_devicetree(tmp_path):
+    dts = tmp_path / "virt.dts"
+    dts.write_text("/dts-v1/;\n/ { iommu: iommu@0 { #iommu-cells = <1>; };\n"
+                   "  pcie { iommu-map = <0x0 &iommu 0x0 0x8>, <0x9 &iommu 0x9 0xfff7>; }; };\n")
+    aml = str(RIMT_GOLDEN / "qemu-virt-pci-iommu" / "expected.aml")
+    r = runner.invoke(app, ["agree", aml, str(dts)])
+    assert r.exit_code == 1, r.output
+    assert "0000:00:00.0..0000:00:00.7: translation differs" in r.output
+    assert "differ: 8 RID(s) in 1 range(s)" in r.output
+    r = runner.invoke(app, ["map", aml, "--rid", "00:01.0"])
+    assert r.exit_code == 0 and "bypass" in r.output
+    r = runner.invoke(app, ["map", aml, "--all"])
+    assert r.exit_code == 0 and r.output.count("\n") == 3      # header + 2 spans
+    out = tmp_path / "rimt.dts"
+    r = runner.invoke(app, ["export-dt", aml, "--standalone", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "<0x9 &iommu0 0x9 0xfff7>" in out.read_text()
+    r = runner.invoke(app, ["agree", str(out), aml])
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.skipif("RIMT" not in TABLES, reason="RIMT not registered yet")
+def test_cli_map_rimt_platform_device():
+    aml = str(RIMT_GOLDEN / "platform-devices" / "expected.aml")
+    r = runner.invoke(app, ["map", aml, "--device", "\\_SB_.DEV0"])
+    assert r.exit_code == 0 and "ID 0x20 and 0x30" in r.output
+    r = runner.invoke(app, ["map", aml, "--device", "\\_SB.DEV0"])
+    assert "bypass" in r.output

@@ -45,7 +45,6 @@ REFUSALS = re.compile("|".join([
     r"fixed part \(next bytes at node offset .*\): iasl only writes the \d+-byte form",
     r"overlaps what comes before it|leaves a gap",  # arrays not back to back
     r"belong to no field",
-    r"no iasl source writer for (DMAR|IVRS)",  # no Dialect declared for them yet
     r"Mapping Offset 0x[0-9A-F]+ with no mappings",
     r"interrupt_offset 0x[0-9A-F]+ with no \w+: iasl writes the array's position",
     r"node Length 0x[0-9A-F]+ but its fields end",
@@ -54,10 +53,7 @@ REFUSALS = re.compile("|".join([
 ]))
 # Golden tables the writer must refuse, and why.
 GOLDEN_REFUSED = {"iort/two-socket-server": "40-byte fixed part",
-                  "iort/iwb-rev7": "IWB node padded after its name",
-                  **{case: "no iasl source writer" for case in (
-                      "dmar/qemu-q35", "dmar/all-structures", "ivrs/qemu-amd-iommu",
-                      "ivrs/all-kinds")}}
+                  "iort/iwb-rev7": "IWB node padded after its name"}
 
 
 def _iasl(which: str) -> tuple[list[str] | None, int | None, str]:

@@ -15,9 +15,10 @@ from .table import TableSpec
 from ..tables import dmar
 from ..tables import iort
 from ..tables import ivrs
+from ..tables import rimt
 from ..tables import viot
 
-TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC, iort.SPEC,
+TABLES: dict[str, TableSpec] = {spec.signature: spec for spec in (viot.SPEC, iort.SPEC, rimt.SPEC,
                                                                   dmar.SPEC, ivrs.SPEC)}
 
 

@@ -291,6 +291,10 @@ class Dialect:
     refused_revisions: dict[int, str] = field(default_factory=dict)
     node_rows: Callable[[Node, list, bytes, int], list] | None = None  # node, rows, bytes, release
     padding: bool = False  # iasl can write bytes between the header and the first node
+    # Why the table's own iasl syntax cannot express a table (None: it can);
+    # with this set, such a table and any node the node hook refuses are
+    # written in iasl's generic syntax (iasl -G) instead of refused.
+    generic: Callable[[Any], str | None] | None = None
 
 
 @dataclass

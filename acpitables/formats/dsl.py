@@ -95,7 +95,86 @@ def _reserved(label: str, row: Row, where: str) -> None:
                          "Reserved", node=where, field=row[2])
 
 
+GENERIC_TYPES = {1: "UINT8", 2: "UINT16", 4: "UINT32", 8: "UINT64"}
+
+
+def to_generic_dsl(decoded: Decoded, reason: str) -> str:
+    """The table in iasl's generic data-table syntax (`iasl -G`): the SDT
+    header lines, then one UINT8/16/32/64 line per field and a Buffer line
+    for everything else (strings, names, padding, raw nodes), read from the
+    table's own bytes so that every byte is written exactly once. For
+    tables whose own iasl syntax cannot express them (`reason`)."""
+    spec, table, data = decoded.spec, decoded.table, decoded.data
+    if spec is None:
+        raise TableError(f"no iasl source writer for {table.signature}")
+    hv = decoded.header_values
+    out = [f"/* {spec.label} ({table.signature}) in iasl's generic data-table syntax, written "
+           f"by acpitables: {reason}.", " * Compile it with iasl -G; iasl rewrites the creator "
+           "fields and the checksum. */", ""]
+    for off, size, name, label, value in struct_rows(SDT_HEADER, hv, 0):
+        shown = _string(value, size, "header", name) if isinstance(value, bytes) \
+            else _integer(value, size)
+        out.append(_line(size, label, shown))
+    out.append("")
+
+    def emit(start: int, rows: list, end: int) -> None:
+        """Bytes start..end of the table as lines, fields where rows say."""
+        cursor = start
+        for off, size, name, label, value in sorted(rows, key=lambda r: r[0]):
+            off += start
+            if size == 0 or off < cursor or off + size > end:
+                continue  # a flag sub-line, or a field over bytes already written
+            if off > cursor:
+                out.append(_line(off - cursor, "Buffer", _buffer(data[cursor:off])))
+            blob = data[off:off + size]
+            kind = GENERIC_TYPES.get(size) if not isinstance(value, (bytes, str)) else None
+            note = label.replace(" (decoded below)", "")
+            if kind is None:
+                out.append(_line(size, "Buffer", _buffer(blob)) + f"  /* {note} */")
+            else:
+                out.append(_line(size, kind, f"{int.from_bytes(blob, 'little'):0{size * 2}X}")
+                           + f"  /* {note} */")
+            cursor = off + size
+        if cursor < end:
+            out.append(_line(end - cursor, "Buffer", _buffer(data[cursor:end])))
+
+    emit(SDT_HEADER_SIZE, [(o - SDT_HEADER_SIZE, *r) for o, *r in
+                           struct_rows(spec.header, hv, SDT_HEADER_SIZE)], spec.header_size)
+    if table.padding:
+        out += ["", "/* padding before the first node */"]
+        emit(spec.header_size, [], spec.header_size + len(table.padding))
+    for node in table.nodes:
+        ntype = spec.kind_of(node)
+        start = node.offset or 0      # a decoded node always has its offset
+        end = min(start + spec.node_header.parse(data[start:]).length, len(data))
+        what = ntype.label if ntype is not None else f"node of type {node.type}, kept raw"
+        out += ["", f"/* {node_label(node)}: {what}, at 0x{start:X} */"]
+        emit(start, [] if ntype is None else ntype.layout(node, spec, table), end)
+    if table.trailing:
+        out += ["", "/* bytes after the last node */"]
+        emit(decoded.size - len(table.trailing), [], decoded.size)
+    return "\n".join(out) + "\n"
+
+
 def to_dsl(decoded: Decoded, acpica: int | None = None) -> str:
+    """ACPICA data-table source for `decoded` that iasl compiles back to the
+    same bytes; a table the table's own iasl syntax cannot express is
+    written in the generic syntax where its dialect allows that
+    (Dialect.generic), and refused with the reason otherwise."""
+    spec = decoded.spec
+    dialect = spec.dialect if spec is not None else None
+    if dialect is None or dialect.generic is None:
+        return _table_dsl(decoded, acpica)
+    reason = dialect.generic(decoded)
+    if reason is None:
+        try:
+            return _table_dsl(decoded, acpica)
+        except TableError as exc:
+            reason = f"iasl's {decoded.table.signature} syntax cannot express it ({exc})"
+    return to_generic_dsl(decoded, reason)
+
+
+def _table_dsl(decoded: Decoded, acpica: int | None = None) -> str:
     """ACPICA data-table source for `decoded` that iasl compiles back to the
     same bytes (creator fields and checksum apart). `acpica` is the target
     iasl release (YYYYMMDD; default: the newest this was checked with):

@@ -6,6 +6,7 @@ Layers, each a module:
              interval maps, the Mapper interface every engine offers
     iort     the IORT engine (drivers/acpi/arm64/iort.c)
     viot     the VIOT engine (drivers/acpi/viot.c)
+    rimt     the RIMT engine (drivers/acpi/riscv/rimt.c)
     acpi     the ACPI front end: tables combined as drivers/acpi/scan.c
              does, each table's engine found through the table registry
     dt       Devicetree iommu-map / msi-map (drivers/of/base.c) and export
@@ -27,6 +28,7 @@ _LAZY = {
                      "open_and_agree", "open_mapper"), "io"),
     "IortMapper": "iort",
     "ViotMapper": "viot",
+    "RimtMapper": "rimt",
     **dict.fromkeys(("Bypass", "BypassReason", "IntervalMap", "MapError", "Mapper", "Result",
                      "Span", "Translated", "effective_bypass"), "results"),
 }
