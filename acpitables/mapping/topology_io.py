@@ -1,0 +1,377 @@
+"""acpitables: mapping/topology_io.py -- reading PCI topologies.
+
+Three sources:
+  * a copy of /sys/bus/pci/devices: a directory, or a .tar/.tar.gz of one
+    (or an `acpitables snapshot`, whose pci/devices/ is such a copy).  Each
+    function is a directory named by its BDF holding vendor, device, class
+    and config (the PCI configuration space; bus numbers and the PCIe
+    capability come from it), and optionally driver, iommu_group and iommu
+    as links or as files holding the name;
+  * `lspci -tv` (or -tvnn) text: the tree gives parents and secondary buses;
+  * `lspci -vmm -D` (or -vmmnn) text: names and IDs, no tree.
+Nothing in an input decides how much is read: members and files are capped.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import tarfile
+from dataclasses import dataclass
+
+from ..engine.pci import BdfError, parse_bdf
+from ..errors import InputError
+from .topology import PCIE_TYPES, PciDevice, Topology
+
+MAX_MEMBERS = 200_000
+MAX_FILE = 1 << 20          # a sysfs attribute or table is far smaller
+MAX_TOTAL = 512 << 20
+
+BDF_NAME = re.compile(r"^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+
+
+@dataclass(frozen=True)
+class Link:
+    target: str
+
+
+Tree = dict  # relative path -> bytes | Link | None (a directory)
+
+
+def load_tree(path: str) -> Tree:
+    """A directory or tar archive as {relative path: bytes | Link | None}."""
+    if os.path.isdir(path):
+        return _dir_tree(path)
+    try:
+        tf = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise InputError(f"{path}: not a directory or tar archive: {exc}") from None
+    out: Tree = {}
+    total = 0
+    with tf:
+        for n, m in enumerate(tf):
+            if n >= MAX_MEMBERS:
+                raise InputError(f"{path}: more than {MAX_MEMBERS} members")
+            name = m.name.lstrip("./").rstrip("/")
+            if not name:
+                continue
+            if m.isdir():
+                out[name] = None
+            elif m.issym() or m.islnk():
+                out[name] = Link(m.linkname)
+            elif m.isfile():
+                f = tf.extractfile(m)
+                data = f.read(MAX_FILE) if f else b""
+                total += len(data)
+                if total > MAX_TOTAL:
+                    raise InputError(f"{path}: more than {MAX_TOTAL >> 20} MiB of content")
+                out[name] = data
+    return out
+
+
+def _dir_tree(root: str) -> Tree:
+    out: Tree = {}
+    total = 0
+    # followlinks=False: a sysfs copy is full of links back up the tree.
+    for dirpath, dirs, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        rel = "" if rel == "." else rel + "/"
+        for d in list(dirs):
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                out[rel + d] = Link(os.readlink(full))
+                dirs.remove(d)
+            else:
+                out[rel + d] = None
+        for f in files:
+            full = os.path.join(dirpath, f)
+            if len(out) >= MAX_MEMBERS:
+                raise InputError(f"{root}: more than {MAX_MEMBERS} files")
+            if os.path.islink(full):
+                out[rel + f] = Link(os.readlink(full))
+                continue
+            try:
+                with open(full, "rb") as fh:
+                    data = fh.read(MAX_FILE)
+            except OSError:
+                continue        # unreadable sysfs attributes (resource files, ...)
+            total += len(data)
+            if total > MAX_TOTAL:
+                raise InputError(f"{root}: more than {MAX_TOTAL >> 20} MiB of content")
+            out[rel + f] = data
+    return out
+
+
+def find_devices_dir(tree: Tree) -> str | None:
+    """The folder whose entries are BDF-named: '' (the root), 'devices',
+    'pci/devices', with or without one top folder."""
+    counts: dict[str, int] = {}
+    for name in tree:
+        head, _, leaf = name.rpartition("/")
+        if BDF_NAME.match(leaf):
+            counts[head] = counts.get(head, 0) + 1
+    if not counts:
+        return None
+    return min(counts, key=lambda h: (h.count("/"), -counts[h]))
+
+
+def _text(v) -> str | None:
+    if isinstance(v, bytes):
+        return v.decode("ascii", "replace").strip()
+    if isinstance(v, Link):
+        return v.target.rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def _hex(v) -> int | None:
+    t = _text(v)
+    try:
+        return int(t, 16) if t else None
+    except ValueError:
+        return None
+
+
+def pcie_from_config(cfg: bytes) -> tuple[str | None, int | None, int | None]:
+    """(PCIe port type or None, secondary bus, subordinate bus) from config
+    space: the header type says whether there are bus numbers (type 1,
+    offsets 0x19/0x1A); the capability list (from 0x34, PCI 3.0 6.7) gives
+    the PCI Express capability (ID 0x10), flags at +2, type in bits 7:4."""
+    if len(cfg) < 0x40:
+        return None, None, None
+    sec = sub = None
+    if cfg[0x0E] & 0x7F == 1:
+        sec, sub = cfg[0x19], cfg[0x1A]
+    kind = None
+    if cfg[0x06] & 0x10:            # Status: capabilities list
+        ptr, seen = cfg[0x34] & 0xFC, set()
+        while ptr >= 0x40 and ptr + 4 <= len(cfg) and ptr not in seen:
+            seen.add(ptr)
+            if cfg[ptr] == 0x10:
+                t = cfg[ptr + 2] >> 4
+                kind = PCIE_TYPES.get(t, f"type-{t}")
+                break
+            ptr = cfg[ptr + 1] & 0xFC
+    return kind, sec, sub
+
+
+def topology_from_tree(tree: Tree, source: str, base: str | None = None) -> Topology:
+    base = find_devices_dir(tree) if base is None else base
+    if base is None:
+        raise InputError(f"{source}: no PCI function directories (named like 0000:00:01.0)")
+    prefix = base + "/" if base else ""
+    topo = Topology(source=source)
+    short_cfg = 0
+    for name in sorted(tree):
+        if not name.startswith(prefix) or "/" in name[len(prefix):]:
+            continue
+        leaf = name[len(prefix):]
+        if not BDF_NAME.match(leaf):
+            continue
+        seg, rid = parse_bdf(leaf)
+        attrs = {k[len(name) + 1:]: v for k, v in tree.items() if k.startswith(name + "/")
+                 and "/" not in k[len(name) + 1:]}
+        dev = PciDevice(segment=seg or 0, rid=rid, vendor=_hex(attrs.get("vendor")),
+                        device=_hex(attrs.get("device")), cls=_hex(attrs.get("class")))
+        cfg = attrs.get("config")
+        if isinstance(cfg, bytes) and len(cfg) >= 0x40:
+            dev.pcie_type, dev.secondary, dev.subordinate = pcie_from_config(cfg)
+            if len(cfg) <= 0x40:
+                short_cfg += 1
+                dev.pcie_known = False
+        else:
+            dev.pcie_known = False
+            short_cfg += 1
+        for attr in ("driver", "iommu_group", "iommu"):
+            v = attrs.get(attr)
+            setattr(dev, "group" if attr == "iommu_group" else attr,
+                    _text(v) if v is not None else None)
+        link = tree.get(name)
+        if isinstance(link, Link):      # a raw /sys/bus/pci/devices link: its path is the tree
+            parts = [p for p in link.target.split("/") if BDF_NAME.match(p)]
+            if len(parts) >= 2:
+                dev.parent = _norm(parts[-2])
+        topo.devices[dev.bdf] = dev
+    if short_cfg:
+        topo.notes.append(f"{short_cfg} function(s) without the capability part of their "
+                          "config space (copied without root?): their bridge types are unknown")
+    topo.link_parents()
+    return topo
+
+
+def _norm(bdf: str) -> str:
+    seg, rid = parse_bdf(bdf[-12:] if len(bdf) > 12 else bdf)
+    from .topology import bdf_key
+    return bdf_key(seg or 0, rid)
+
+
+# ---- lspci text -------------------------------------------------------------
+
+_NN = re.compile(r"\s*\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]")
+# Words lspci prints for a PCIe-to-PCI bridge (pci.ids names); a bridge
+# named otherwise in lspci text is taken as a PCIe port (no alias), as noted.
+_PCIE_TO_PCI = re.compile(r"PCI ?-?e(xpress)?[- ]to[- ]PCI(?!\s*-?\s*e)|PCIe-PCI", re.I)
+_ROOT_PORT = re.compile(r"root port|PCI Express Port|PCIe Port|downstream|upstream", re.I)
+
+
+def _named(dev: PciDevice, words: str) -> None:
+    m = None
+    for m in _NN.finditer(words):
+        pass
+    if m is not None:
+        dev.vendor, dev.device = int(m[1], 16), int(m[2], 16)
+        words = words[:m.start()] + words[m.end():]
+    dev.name = words.strip()
+    if _PCIE_TO_PCI.search(dev.name):
+        dev.pcie_type = "pcie-to-pci-bridge"
+    elif _ROOT_PORT.search(dev.name):
+        dev.pcie_type = "root-port"
+
+
+def parse_lspci_tree(text: str, source: str = "lspci -tv") -> Topology:
+    """`lspci -tv`: '-[0000:00]-+-00.0  name' lines; a bridge prints
+    '-[bb]--' (or '-[bb-ss]--') before its children."""
+    topo = Topology(source=source)
+    stack: list[tuple[int, int, str | None]] = []   # (column, bus, bridge bdf)
+    seg = 0
+    node = re.compile(r"([0-9a-fA-F]{2})\.([0-7])(?:-\[([0-9a-fA-F]{2})(?:-([0-9a-fA-F]{2}))?\])?")
+    root = re.compile(r"-\[(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2})\]-")
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        r = root.match(line.lstrip("+\\-| "))
+        if r and line.lstrip().startswith("-["):
+            seg = int(r[1], 16) if r[1] else 0
+            stack = [(line.index("]") + 1, int(r[2], 16), None)]
+            col = line.index("]") + 2
+            rest = line[col:]
+        else:
+            col = len(line) - len(line.lstrip(" |"))
+            rest = line[col:]
+        m = re.match(r"[+\\]-", rest)
+        if m:
+            col += 2
+            rest = rest[2:]
+        nm = node.match(rest)
+        if not nm or not stack:
+            continue
+        while len(stack) > 1 and stack[-1][0] > col:
+            stack.pop()
+        _, bus, parent = stack[-1]
+        rid = bus << 8 | int(nm[1], 16) << 3 | int(nm[2])
+        dev = PciDevice(segment=seg, rid=rid, parent=parent, pcie_known=False)
+        after = rest[nm.end():]
+        if nm[3]:
+            dev.secondary = int(nm[3], 16)
+            dev.subordinate = int(nm[4], 16) if nm[4] else dev.secondary
+            # children sit after '----' or '--+-' at the column where the next node starts
+            child_col = col + nm.end() + len(after) - len(after.lstrip("-+"))
+            stack.append((child_col, dev.secondary, dev.bdf))
+            child = after.lstrip("-+")
+            cm = node.match(child)
+            if cm:                          # the first child on the bridge's own line
+                _tree_child(topo, stack, seg, child_col, child, node)
+        else:
+            _named(dev, after)
+        topo.devices.setdefault(dev.bdf, dev)
+    if not topo.devices:
+        raise InputError(f"{source}: no PCI functions in this lspci -tv text")
+    topo.notes.append("lspci -tv text: bridge types come from their names; a sysfs snapshot "
+                      "is exact")
+    return topo
+
+
+def _tree_child(topo, stack, seg, col, rest, node) -> None:
+    """A child printed on its bridge's line (recursively for bridges)."""
+    nm = node.match(rest)
+    _, bus, parent = stack[-1]
+    rid = bus << 8 | int(nm[1], 16) << 3 | int(nm[2])
+    dev = PciDevice(segment=seg, rid=rid, parent=parent, pcie_known=False)
+    after = rest[nm.end():]
+    if nm[3]:
+        dev.secondary = int(nm[3], 16)
+        dev.subordinate = int(nm[4], 16) if nm[4] else dev.secondary
+        child_col = col + nm.end() + len(after) - len(after.lstrip("-+"))
+        stack.append((child_col, dev.secondary, dev.bdf))
+        child = after.lstrip("-+")
+        if node.match(child):
+            _tree_child(topo, stack, seg, child_col, child, node)
+    else:
+        _named(dev, after)
+    topo.devices.setdefault(dev.bdf, dev)
+
+
+def parse_lspci_vmm(text: str, source: str = "lspci -vmm") -> Topology:
+    """`lspci -vmm -D` records: 'Slot:', 'Class:', 'Vendor:', 'Device:'
+    lines, a blank line between functions.  No tree: bridges are unknown."""
+    topo = Topology(source=source)
+    for lineno, block in enumerate(re.split(r"\n\s*\n", text), 1):
+        fields = {}
+        for line in block.splitlines():
+            k, sep, v = line.partition(":")
+            if sep:
+                fields.setdefault(k.strip(), v.strip())
+        if "Slot" not in fields:
+            continue
+        try:
+            seg, rid = parse_bdf(fields["Slot"])
+        except BdfError as exc:
+            raise InputError(f"{source}: record {lineno}: {exc}") from None
+        dev = PciDevice(segment=seg or 0, rid=rid, pcie_known=False)
+        ids = []
+        for key in ("Vendor", "Device"):
+            m = _NN.search(fields.get(key, ""))
+            ids.append(int(m[2 if False else 1], 16) if m and len(m.groups()) else None)
+        words = [re.sub(r"\s*\[[0-9a-fA-F]{4}\]$", "", fields.get(k, "")) for k in
+                 ("Vendor", "Device")]
+        dev.vendor = _id4(fields.get("Vendor", ""))
+        dev.device = _id4(fields.get("Device", ""))
+        c = re.search(r"\[([0-9a-fA-F]{4})\]", fields.get("Class", ""))
+        if c:
+            dev.cls = int(c[1], 16) << 8
+        dev.name = " ".join(w for w in words if w)
+        if _PCIE_TO_PCI.search(dev.name):
+            dev.pcie_type = "pcie-to-pci-bridge"
+        if "Driver" in fields:
+            dev.driver = fields["Driver"]
+        topo.devices[dev.bdf] = dev
+    if not topo.devices:
+        raise InputError(f"{source}: no 'Slot:' records of lspci -vmm")
+    topo.notes.append("lspci -vmm text has no tree: DMA aliases from bridges are not known "
+                      "(give lspci -tv or a sysfs snapshot)")
+    return topo
+
+
+def _id4(value: str) -> int | None:
+    m = re.search(r"\[([0-9a-fA-F]{4})\]\s*$", value)
+    if m:
+        return int(m[1], 16)
+    return int(value, 16) if re.fullmatch(r"[0-9a-fA-F]{4}", value) else None
+
+
+def read_topology(path: str) -> Topology:
+    """A topology from a sysfs copy (directory or tar), or lspci text."""
+    if os.path.isdir(path) or (os.path.isfile(path) and _is_tar(path)):
+        return topology_from_tree(load_tree(path), path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_TOTAL)
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+    text = data.decode("utf-8", "replace")
+    if re.search(r"^Slot:", text, re.M):
+        return parse_lspci_vmm(text, path)
+    if re.search(r"^-\[", text, re.M) or re.search(r"^\s*\+-", text, re.M):
+        return parse_lspci_tree(text, path)
+    raise InputError(f"{path}: not a sysfs copy, nor lspci -vmm or -tv text")
+
+
+def _is_tar(path: str) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+__all__ = ["read_topology", "load_tree", "topology_from_tree", "parse_lspci_tree",
+           "parse_lspci_vmm", "pcie_from_config", "Link"]
+_ = io
