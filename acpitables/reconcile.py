@@ -14,6 +14,7 @@ IOMMU group; bypass -> in none.  Layout of a snapshot (docs/reconcile.md):
     acpitables-snapshot/iommu_groups/<N>/devices/<BDF>
     acpitables-snapshot/iommu/<NAME>/device
     acpitables-snapshot/dmesg             IOMMU lines of the kernel log
+    acpitables-snapshot/deferred          /sys/kernel/debug/devices_deferred, if readable
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class Snapshot:
     groups: dict[str, str] = field(default_factory=dict)       # bdf -> group
     iommus: dict[str, str | None] = field(default_factory=dict)  # name -> its device
     dmesg: list[str] = field(default_factory=list)
+    deferred: dict[str, str] = field(default_factory=dict)     # device -> reason
     uname: str = ""
     source: str = ""
 
@@ -80,6 +82,12 @@ def snapshot_from_tree(tree: Tree, source: str) -> Snapshot:
     dm = tree.get("dmesg")
     if isinstance(dm, bytes):
         snap.dmesg = dm.decode("utf-8", "replace").splitlines()
+    df = tree.get("deferred")
+    if isinstance(df, bytes):
+        for line in df.decode("utf-8", "replace").splitlines():
+            dev, _, reason = line.partition("\t")
+            if dev.strip():
+                snap.deferred[dev.strip()] = reason.strip()
     un = tree.get("uname")
     if isinstance(un, bytes):
         snap.uname = un.decode("utf-8", "replace").strip()
@@ -163,6 +171,9 @@ def live_tree(root: str = "/", dmesg: bool = True) -> Tree:
         n = _link_name(os.path.join(idir, name, "device"))
         if n:
             tree[f"iommu/{name}/device"] = (n + "\n").encode()
+    d = _read(os.path.join(sysfs, "kernel/debug/devices_deferred"))
+    if d is not None:
+        tree["deferred"] = d
     if dmesg:
         lines = _dmesg()
         if lines is not None:
@@ -286,12 +297,13 @@ def reconcile(snap: Snapshot) -> Reconciliation:
     if not topo.devices:
         notes.append("the snapshot has no PCI functions")
     failed = {}
+    have_groups = bool(snap.groups) or any(d.group for d in topo)
     for line in snap.dmesg:
         f = _FAIL_LINE.search(line)
         if f:
             failed[_canon(f[1])] = f[2]
         g = _GROUP_LINE.search(line)
-        if g:
+        if g and not have_groups:     # the log only stands in for an unreadable sysfs
             snap.groups.setdefault(_canon(g[1]), g[2])
     iommu_devs = {d for d in snap.iommus.values() if d}
     checks = [_check(topo, m, dev, snap, iommu_devs, failed) for dev in topo]
@@ -315,6 +327,11 @@ def _check(topo: Topology, m: Mapper, dev: PciDevice, snap: Snapshot, iommu_devs
         return c
     if group is not None:
         c.kernel = f"translated (iommu group {group}" + (f", IOMMU {dev.iommu})" if dev.iommu else ")")
+    elif dev.bdf in snap.deferred:
+        # Linux defers a device whose IOMMU has not registered (yet): the
+        # tables gave it one.
+        c.kernel = "translated (probe deferred: waiting for its IOMMU)"
+        group = "deferred"
     elif dev.bdf in failed:
         c.kernel = f"no iommu group: the kernel logged 'Adding to IOMMU failed: {failed[dev.bdf]}'"
     elif dev.driver:
@@ -324,6 +341,7 @@ def _check(topo: Topology, m: Mapper, dev: PciDevice, snap: Snapshot, iommu_devs
         c.status = "unprobed"
         return c
     got = "translated" if group is not None else "bypass"
+    c.group = None if group == "deferred" else group
     if got == c.expected:
         c.status = "agree"
         return c

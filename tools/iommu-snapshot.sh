@@ -42,6 +42,9 @@ for i in "$root"/sys/class/iommu/*; do
   mkdir -p "$s/iommu/${i##*/}"
   n=$(name_of "$i/device") && echo "$n" > "$s/iommu/${i##*/}/device"
 done
+# Devices whose probe waits (for an IOMMU that has not registered): debugfs.
+[ -r "$root"/sys/kernel/debug/devices_deferred ] &&
+  cat "$root"/sys/kernel/debug/devices_deferred > "$s/deferred" 2>/dev/null
 # Only the IOMMU lines: a whole kernel log says more than a bug report needs.
 if [ -z "$root" ]; then
   dmesg 2>/dev/null | grep -i -e iommu -e viot -e iort -e dmar -e ivrs -e smmu \

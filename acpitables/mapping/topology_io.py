@@ -13,7 +13,6 @@ Nothing in an input decides how much is read: members and files are capped.
 """
 from __future__ import annotations
 
-import io
 import os
 import re
 import tarfile
@@ -112,7 +111,9 @@ def find_devices_dir(tree: Tree) -> str | None:
             counts[head] = counts.get(head, 0) + 1
     if not counts:
         return None
-    return min(counts, key=lambda h: (h.count("/"), -counts[h]))
+    # A snapshot also names IOMMUs and group members by BDF: prefer pci/devices.
+    return min(counts, key=lambda h: (not (h == "pci/devices" or h.endswith("/pci/devices")),
+                                      "iommu" in h, h.count("/"), -counts[h]))
 
 
 def _text(v) -> str | None:
@@ -227,77 +228,64 @@ def _named(dev: PciDevice, words: str) -> None:
         dev.pcie_type = "root-port"
 
 
+_TREE_ROOT = re.compile(r"^[\s|+\\-]*\[(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2})\]")
+_TREE_SKIP = re.compile(r"[\s|+\\-]*")
+_TREE_NODE = re.compile(r"([0-9a-fA-F]{2})\.([0-7])(?:-\[([0-9a-fA-F]{2})(?:-([0-9a-fA-F]{2}))?\])?")
+
+
 def parse_lspci_tree(text: str, source: str = "lspci -tv") -> Topology:
-    """`lspci -tv`: '-[0000:00]-+-00.0  name' lines; a bridge prints
-    '-[bb]--' (or '-[bb-ss]--') before its children."""
+    """`lspci -tv` (-tvnn): a root bus prints '-[0000:00]-', each function
+    'dd.f', a bridge 'dd.f-[ss]' or 'dd.f-[ss-uu]' followed by its children
+    further right; siblings share a column.  A leaf's words follow it (lspci
+    names no bridge in this view)."""
     topo = Topology(source=source)
-    stack: list[tuple[int, int, str | None]] = []   # (column, bus, bridge bdf)
     seg = 0
-    node = re.compile(r"([0-9a-fA-F]{2})\.([0-7])(?:-\[([0-9a-fA-F]{2})(?:-([0-9a-fA-F]{2}))?\])?")
-    root = re.compile(r"-\[(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2})\]-")
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        r = root.match(line.lstrip("+\\-| "))
-        if r and line.lstrip().startswith("-["):
+    stack: list[tuple[int, int, str | None]] = []     # (column, bus, bridge)
+    for line in text.splitlines():
+        pos = 0
+        r = _TREE_ROOT.match(line)
+        if r:
             seg = int(r[1], 16) if r[1] else 0
-            stack = [(line.index("]") + 1, int(r[2], 16), None)]
-            col = line.index("]") + 2
-            rest = line[col:]
-        else:
-            col = len(line) - len(line.lstrip(" |"))
-            rest = line[col:]
-        m = re.match(r"[+\\]-", rest)
-        if m:
-            col += 2
-            rest = rest[2:]
-        nm = node.match(rest)
-        if not nm or not stack:
-            continue
-        while len(stack) > 1 and stack[-1][0] > col:
-            stack.pop()
-        _, bus, parent = stack[-1]
-        rid = bus << 8 | int(nm[1], 16) << 3 | int(nm[2])
-        dev = PciDevice(segment=seg, rid=rid, parent=parent, pcie_known=False)
-        after = rest[nm.end():]
-        if nm[3]:
-            dev.secondary = int(nm[3], 16)
-            dev.subordinate = int(nm[4], 16) if nm[4] else dev.secondary
-            # children sit after '----' or '--+-' at the column where the next node starts
-            child_col = col + nm.end() + len(after) - len(after.lstrip("-+"))
-            stack.append((child_col, dev.secondary, dev.bdf))
-            child = after.lstrip("-+")
-            cm = node.match(child)
-            if cm:                          # the first child on the bridge's own line
-                _tree_child(topo, stack, seg, child_col, child, node)
-        else:
-            _named(dev, after)
-        topo.devices.setdefault(dev.bdf, dev)
+            stack = [(line.index("["), int(r[2], 16), None)]
+            pos = r.end()
+        while stack:
+            pos = _TREE_SKIP.match(line, pos).end()
+            t = _TREE_NODE.match(line, pos)
+            if not t:
+                break
+            col = t.start()
+            while len(stack) > 1 and stack[-1][0] >= col:
+                stack.pop()
+            _, bus, parent = stack[-1]
+            dev = PciDevice(segment=seg, rid=bus << 8 | int(t[1], 16) << 3 | int(t[2]),
+                            parent=parent, pcie_known=False)
+            topo.devices.setdefault(dev.bdf, dev)
+            pos = t.end()
+            if t[3]:
+                dev.secondary = int(t[3], 16)
+                dev.subordinate = int(t[4], 16) if t[4] else dev.secondary
+                stack.append((col, dev.secondary, dev.bdf))
+                continue
+            _named(dev, line[pos:])
+            break
     if not topo.devices:
         raise InputError(f"{source}: no PCI functions in this lspci -tv text")
-    topo.notes.append("lspci -tv text: bridge types come from their names; a sysfs snapshot "
-                      "is exact")
     return topo
 
 
-def _tree_child(topo, stack, seg, col, rest, node) -> None:
-    """A child printed on its bridge's line (recursively for bridges)."""
-    nm = node.match(rest)
-    _, bus, parent = stack[-1]
-    rid = bus << 8 | int(nm[1], 16) << 3 | int(nm[2])
-    dev = PciDevice(segment=seg, rid=rid, parent=parent, pcie_known=False)
-    after = rest[nm.end():]
-    if nm[3]:
-        dev.secondary = int(nm[3], 16)
-        dev.subordinate = int(nm[4], 16) if nm[4] else dev.secondary
-        child_col = col + nm.end() + len(after) - len(after.lstrip("-+"))
-        stack.append((child_col, dev.secondary, dev.bdf))
-        child = after.lstrip("-+")
-        if node.match(child):
-            _tree_child(topo, stack, seg, child_col, child, node)
-    else:
-        _named(dev, after)
-    topo.devices.setdefault(dev.bdf, dev)
+def merge(tree: Topology, names: Topology) -> Topology:
+    """lspci -tv's tree with lspci -vmm's IDs and names (one text holding
+    both outputs): bridges are named only in -vmm."""
+    for bdf, d in names.devices.items():
+        t = tree.devices.get(bdf)
+        if t is None:
+            tree.devices[bdf] = d
+            continue
+        t.vendor, t.device, t.cls, t.driver = d.vendor, d.device, d.cls, d.driver
+        t.name = d.name or t.name
+        t.pcie_type = d.pcie_type or t.pcie_type
+    tree.source = names.source
+    return tree
 
 
 def parse_lspci_vmm(text: str, source: str = "lspci -vmm") -> Topology:
@@ -317,10 +305,6 @@ def parse_lspci_vmm(text: str, source: str = "lspci -vmm") -> Topology:
         except BdfError as exc:
             raise InputError(f"{source}: record {lineno}: {exc}") from None
         dev = PciDevice(segment=seg or 0, rid=rid, pcie_known=False)
-        ids = []
-        for key in ("Vendor", "Device"):
-            m = _NN.search(fields.get(key, ""))
-            ids.append(int(m[2 if False else 1], 16) if m and len(m.groups()) else None)
         words = [re.sub(r"\s*\[[0-9a-fA-F]{4}\]$", "", fields.get(k, "")) for k in
                  ("Vendor", "Device")]
         dev.vendor = _id4(fields.get("Vendor", ""))
@@ -336,8 +320,16 @@ def parse_lspci_vmm(text: str, source: str = "lspci -vmm") -> Topology:
         topo.devices[dev.bdf] = dev
     if not topo.devices:
         raise InputError(f"{source}: no 'Slot:' records of lspci -vmm")
-    topo.notes.append("lspci -vmm text has no tree: DMA aliases from bridges are not known "
-                      "(give lspci -tv or a sysfs snapshot)")
+    return topo
+
+
+def _noted(topo: Topology) -> Topology:
+    """lspci text says what a bridge is only by its name (-vmm): say which
+    bridges are taken as PCIe ports for want of a better word."""
+    unknown = [d.bdf for d in topo if d.secondary is not None and d.pcie_type is None]
+    if unknown:
+        topo.notes.append("bridge type not known from lspci text (taken as PCIe ports, no "
+                          "alias): " + ", ".join(unknown) + "; a sysfs snapshot is exact")
     return topo
 
 
@@ -358,10 +350,18 @@ def read_topology(path: str) -> Topology:
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from None
     text = data.decode("utf-8", "replace")
+    has_tree = _TREE_ROOT.search(text) is not None or re.search(r"^\s*-\[", text, re.M)
     if re.search(r"^Slot:", text, re.M):
-        return parse_lspci_vmm(text, path)
-    if re.search(r"^-\[", text, re.M) or re.search(r"^\s*\+-", text, re.M):
-        return parse_lspci_tree(text, path)
+        names = parse_lspci_vmm(text, path)
+        if not has_tree:
+            names.notes.append("lspci -vmm text has no tree: DMA aliases from bridges are "
+                               "not known (add lspci -tv's output to the file, or give a "
+                               "sysfs snapshot)")
+            return names
+        body = "\n".join(l for l in text.splitlines() if not re.match(r"^\w+:\s", l))
+        return _noted(merge(parse_lspci_tree(body, path), names))
+    if has_tree:
+        return _noted(parse_lspci_tree(text, path))
     raise InputError(f"{path}: not a sysfs copy, nor lspci -vmm or -tv text")
 
 
@@ -374,4 +374,3 @@ def _is_tar(path: str) -> bool:
 
 __all__ = ["read_topology", "load_tree", "topology_from_tree", "parse_lspci_tree",
            "parse_lspci_vmm", "pcie_from_config", "Link"]
-_ = io
