@@ -285,8 +285,8 @@ def snapshot_mapper(snap: Snapshot) -> tuple[Mapper, list[str], list[str]]:
             continue
         used.append(sig)
     if not decoded:
-        raise InputError(f"{snap.source}: no IOMMU table this tool maps (have: "
-                         f"{', '.join(sorted(snap.tables)) or 'none'})")
+        have = ", ".join(sorted(snap.tables)) or "none: the tables are readable by root only"
+        raise InputError(f"{snap.source}: no IOMMU table this tool maps (have: {have})")
     return for_tables(decoded), used, notes
 
 

@@ -179,4 +179,4 @@ def alias_text(topo: Topology, dev: PciDevice) -> str:
     if len(aliases) == 1:
         return ""
     return "; DMA aliases " + ", ".join(
-        f"0x{a.rid:04X} ({a.why}{'' if a.via == dev.bdf else ' ' + a.via})" for a in aliases)
+        f"0x{a.rid:04X} ({a.why}{'' if a.via == dev.bdf else ', ' + a.via})" for a in aliases)
