@@ -28,13 +28,15 @@ from dataclasses import dataclass, field
 from .errors import AcpiTablesError, InputError
 from .mapping.results import Mapper, Translated
 from .mapping.topology import PciDevice, Topology, bdf_key
-from .mapping.topology_io import BDF_NAME, Link, Tree, load_tree, topology_from_tree
+from .mapping.topology_io import (BDF_NAME, Link, Tree, load_tree, split_bdf,
+                                  topology_from_tree)
 
 TOP = "acpitables-snapshot"
 SIGNATURE = re.compile(r"^[A-Z0-9_]{4}[0-9]*$")
 DMESG_WORDS = re.compile(r"iommu|viot|iort|dmar|ivrs|smmu|fw_bug|dma alias", re.I)
-_GROUP_LINE = re.compile(r"(\S+:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): Adding to iommu group (\S+)", re.I)
-_FAIL_LINE = re.compile(r"(\S+:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): Adding to IOMMU failed: (-?\d+)")
+_BDF_IN_LOG = r"([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])"
+_GROUP_LINE = re.compile(_BDF_IN_LOG + r": Adding to iommu group (\S+)", re.I)
+_FAIL_LINE = re.compile(_BDF_IN_LOG + r": Adding to IOMMU failed: (-?\d+)")
 
 
 @dataclass
@@ -95,10 +97,8 @@ def snapshot_from_tree(tree: Tree, source: str) -> Snapshot:
 
 
 def _canon(bdf: str) -> str:
-    seg, bus_dev = bdf.rsplit(":", 2)[0], bdf.split(":", 1)[1]
-    from .engine.pci import parse_bdf
-    s, rid = parse_bdf(f"{int(seg, 16) & 0xFFFF:04x}:{bus_dev}")
-    return bdf_key(s or 0, rid)
+    """A BDF as bdf_key writes it (sysfs and logs agree, but be lenient on case)."""
+    return split_bdf(bdf)[2]
 
 
 def _name(v) -> str | None:
@@ -320,8 +320,8 @@ def _check(topo: Topology, m: Mapper, dev: PciDevice, snap: Snapshot, iommu_devs
     group = dev.group or snap.groups.get(dev.bdf)
     c = DeviceCheck(dev.bdf, dev.label(), "translated" if isinstance(r, Translated) else "bypass",
                     str(r), "", "", aliases=aliases, group=group, result=r.as_dict())
-    if getattr(r, "reason", None) is not None and getattr(r.reason, "value", "") == "self" \
-            or dev.bdf in iommu_devs:
+    is_self = getattr(getattr(r, "reason", None), "value", "") == "self"
+    if is_self or dev.bdf in iommu_devs:
         c.expected, c.status = "self", "iommu"
         c.kernel = "is an IOMMU" + (f" (group {group})" if group else "")
         return c
@@ -342,6 +342,13 @@ def _check(topo: Topology, m: Mapper, dev: PciDevice, snap: Snapshot, iommu_devs
         return c
     got = "translated" if group is not None else "bypass"
     c.group = None if group == "deferred" else group
+    if got == c.expected and isinstance(r, Translated) and dev.iommu:
+        same = same_iommu(m, r.iommu, dev.iommu, snap)
+        if same is False:
+            c.status = "disagree"
+            c.why = (f"the tables name {r.iommu}, the kernel attached the device to the "
+                     f"IOMMU {dev.iommu}")
+            return c
     if got == c.expected:
         c.status = "agree"
         return c
@@ -359,6 +366,38 @@ def _check(topo: Topology, m: Mapper, dev: PciDevice, snap: Snapshot, iommu_devs
     else:
         c.why = "the tables say bypass, yet the kernel put the device in an IOMMU group"
     return c
+
+
+def _node(m: Mapper, name: str):
+    for engine in getattr(m, "engines", (m,)):
+        node = getattr(engine, "by_name", {}).get(name)
+        if node is not None:
+            return node
+    return None
+
+
+_SMMU_SYSFS = re.compile(r"^smmu3?\.0x([0-9a-fA-F]+)$")
+
+
+def same_iommu(m: Mapper, table_name: str, sysfs_name: str, snap: Snapshot) -> bool | None:
+    """Is the table's IOMMU node the /sys/class/iommu entry the kernel used?
+    None when the names cannot be tied: virtio-iommu registers under its
+    PCI function's name (a BDF the VIOT node holds), the Arm SMMU drivers as
+    smmu3.<base> / smmu.<base> (%pa of the base the IORT node holds)."""
+    node = _node(m, table_name)
+    if node is None:
+        return None
+    f = node.fields
+    if "bdf" in f and "segment" in f:
+        got = sysfs_name if BDF_NAME.match(sysfs_name) else snap.iommus.get(sysfs_name)
+        if not got or not BDF_NAME.match(got):
+            return None
+        return _canon(got) == bdf_key(f["segment"], f["bdf"])
+    base = f.get("base_address")
+    mm = _SMMU_SYSFS.match(sysfs_name)
+    if isinstance(base, int) and mm:
+        return int(mm[1], 16) == base
+    return None
 
 
 def render_text(rec: Reconciliation) -> str:

@@ -180,3 +180,29 @@ def test_tar_round_trip_of_a_tree():
                      "acpitables-snapshot/pci", "acpitables-snapshot/pci/devices",
                      "acpitables-snapshot/tables", "acpitables-snapshot/tables/VIOT"]
     assert tree.uname.startswith("6.12")
+
+
+def test_attached_to_another_iommu_is_a_disagreement(tmp_path):
+    snap = unpack(tmp_path)
+    (snap / "pci/devices/0000:42:01.0/driver").unlink()
+    # The guest: 00:02.0 attached to the IOMMU named 0000:00:01.0, the
+    # virtio-iommu-pci function the VIOT's PCI IOMMU node gives (BDF 0x0008).
+    assert (snap / "pci/devices/0000:00:02.0/iommu").read_text() == "0000:00:01.0\n"
+    assert rec.reconcile(rec.read_snapshot(str(snap))).ok
+    (snap / "pci/devices/0000:00:02.0/iommu").write_text("0000:00:05.0\n")
+    r = rec.reconcile(rec.read_snapshot(str(snap)))
+    assert [c.device for c in r.disagreements] == ["0000:00:02.0"]
+    assert "0000:00:05.0" in r.disagreements[0].why
+
+
+def test_hostile_log_and_names(tmp_path):
+    snap = unpack(tmp_path)
+    (snap / "dmesg").write_text("x:y:00:02.0: Adding to iommu group 4\n"
+                                "10000:00:02.0: Adding to IOMMU failed: -19\n")
+    vmd = snap / "pci/devices/10000:00:02.0"      # an Intel VMD domain: no ACPI segment
+    shutil.copytree(snap / "pci/devices/0000:00:02.0", vmd)
+    (vmd / "iommu_group").unlink()
+    (vmd / "iommu").unlink()
+    r = rec.reconcile(rec.read_snapshot(str(snap)))
+    by = {c.device: c for c in r.checks}
+    assert "10000:00:02.0" in by and "failed: -19" in by["10000:00:02.0"].kernel

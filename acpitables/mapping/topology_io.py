@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..engine.pci import BdfError, parse_bdf
 from ..errors import InputError
-from .topology import PCIE_TYPES, PciDevice, Topology
+from .topology import PCIE_TYPES, PciDevice, Topology, bdf_key
 
 MAX_MEMBERS = 200_000
 MAX_FILE = 1 << 20          # a sysfs attribute or table is far smaller
@@ -101,6 +101,15 @@ def _dir_tree(root: str) -> Tree:
     return out
 
 
+def split_bdf(name: str) -> tuple[int, int, str]:
+    """(domain, RID, canonical name) of a sysfs name 'dddd:bb:dd.f'; domains
+    above 0xFFFF (Intel VMD) are kept as they are, no ACPI segment has them."""
+    dom, bus, devfn = name.rsplit(":", 2)[-3:] if name.count(":") >= 2 else ("0", *name.split(":"))
+    dev, fn = devfn.split(".")
+    rid = int(bus, 16) << 8 | int(dev, 16) << 3 | int(fn, 16)
+    return int(dom, 16), rid, bdf_key(int(dom, 16), rid)
+
+
 def find_devices_dir(tree: Tree) -> str | None:
     """The folder whose entries are BDF-named: '' (the root), 'devices',
     'pci/devices', with or without one top folder."""
@@ -168,7 +177,7 @@ def topology_from_tree(tree: Tree, source: str, base: str | None = None) -> Topo
         leaf = name[len(prefix):]
         if not BDF_NAME.match(leaf):
             continue
-        seg, rid = parse_bdf(leaf)
+        seg, rid, _ = split_bdf(leaf)
         attrs = {k[len(name) + 1:]: v for k, v in tree.items() if k.startswith(name + "/")
                  and "/" not in k[len(name) + 1:]}
         dev = PciDevice(segment=seg or 0, rid=rid, vendor=_hex(attrs.get("vendor")),
@@ -190,19 +199,13 @@ def topology_from_tree(tree: Tree, source: str, base: str | None = None) -> Topo
         if isinstance(link, Link):      # a raw /sys/bus/pci/devices link: its path is the tree
             parts = [p for p in link.target.split("/") if BDF_NAME.match(p)]
             if len(parts) >= 2:
-                dev.parent = _norm(parts[-2])
+                dev.parent = split_bdf(parts[-2])[2]
         topo.devices[dev.bdf] = dev
     if short_cfg:
         topo.notes.append(f"{short_cfg} function(s) without the capability part of their "
                           "config space (copied without root?): their bridge types are unknown")
     topo.link_parents()
     return topo
-
-
-def _norm(bdf: str) -> str:
-    seg, rid = parse_bdf(bdf[-12:] if len(bdf) > 12 else bdf)
-    from .topology import bdf_key
-    return bdf_key(seg or 0, rid)
 
 
 # ---- lspci text -------------------------------------------------------------
@@ -301,7 +304,8 @@ def parse_lspci_vmm(text: str, source: str = "lspci -vmm") -> Topology:
         if "Slot" not in fields:
             continue
         try:
-            seg, rid = parse_bdf(fields["Slot"])
+            slot = fields["Slot"]
+            seg, rid = split_bdf(slot)[:2] if BDF_NAME.match(slot) else parse_bdf(slot)
         except BdfError as exc:
             raise InputError(f"{source}: record {lineno}: {exc}") from None
         dev = PciDevice(segment=seg or 0, rid=rid, pcie_known=False)
