@@ -178,5 +178,7 @@ def alias_text(topo: Topology, dev: PciDevice) -> str:
     aliases = topo.dma_aliases(dev)
     if len(aliases) == 1:
         return ""
+    # The walk ends at the root bus: its last alias is what the IOMMU sees.
     return "; DMA aliases " + ", ".join(
-        f"0x{a.rid:04X} ({a.why}{'' if a.via == dev.bdf else ', ' + a.via})" for a in aliases)
+        f"0x{a.rid:04X} ({a.why}{'' if a.via == dev.bdf else ', ' + a.via})" for a in aliases) \
+        + f"; its DMA reaches the root bus as 0x{aliases[-1].rid:04X}"
