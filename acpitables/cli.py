@@ -644,11 +644,33 @@ def map_command(
     msi_map: Optional[str] = typer.Option(None, "--msi-map", metavar="CELLS", help="DT msi-map value."),
     msi_map_mask: Optional[str] = typer.Option(None, "--msi-map-mask", metavar="MASK",
                                                help="DT msi-map-mask value."),
+    topology: Optional[str] = typer.Option(None, "--topology", metavar="PATH", help="The machine's "
+                                           "PCI functions: a copy of /sys/bus/pci/devices (folder "
+                                           "or .tar[.gz]), a snapshot, or lspci -vmm -D / -tv text. "
+                                           "Names devices and applies Linux's DMA aliases; alone, "
+                                           "maps every function in it."),
 ) -> None:
     """Which IOMMU translates a device, with which ID -- or does it bypass?"""
     import json
     from .engine.pci import BdfError, format_bdf, parse_bdf
+    topo = None
+    if topology is not None:
+        from .mapping.topology_io import read_topology
+        try:
+            topo = read_topology(topology)
+        except AcpiTablesError as exc:
+            raise _fail(exc, f"{topology}: " if not str(exc).startswith(topology) else "") from None
+        if msi:
+            _err("error: --topology maps the IOMMU path; leave out --msi")
+            raise typer.Exit(2)
     chosen = sum(x is not None for x in (rid, device, address)) + all_ids
+    if topo is not None and chosen == 0 and (input is not None or any(
+            p is not None for p in (iommu_map, msi_map))):
+        m = _open_mapper(input, compat, node) if input is not None else _dt_from_values(
+            iommu_map, _int_option(iommu_map_mask, "--iommu-map-mask"), msi_map,
+            _int_option(msi_map_mask, "--msi-map-mask"), segment or 0, compat)
+        _topology_map(m, topo, input or "<command line>", format, segment)
+        return
     if chosen != 1:
         _err("error: give exactly one of --rid, --device, --address, --all")
         raise typer.Exit(2)
@@ -687,8 +709,14 @@ def map_command(
             _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
             raise typer.Exit(2)
         seg = segment if segment is not None else (seg_in_rid or 0)
+        found = topo.get(seg, ident) if topo is not None else None
+        if found is not None:
+            _topology_map(m, topo, input, format, None, [found])
+            return
         r = m.lookup(ident, seg, msi)
         what = f"{format_bdf(ident, seg)} (RID 0x{ident:04x})"
+        if topo is not None:
+            what += " (not in the topology: no DMA aliases applied)"
     elif device is not None:
         if not hasattr(m, "lookup_device"):
             _err(f"error: --device needs an IORT; {input} is a {m.kind} input")
@@ -706,6 +734,24 @@ def map_command(
         typer.echo(json.dumps({"input": input, "device": what, **r.as_dict()}, indent=2))
     else:
         typer.echo(f"{what}: {r}")
+    _skipped(m)
+
+
+def _topology_map(m, topo, input: str, format: "MapFormat", segment: Optional[int],
+                  devices: Optional[list] = None) -> None:
+    """map --topology: each function of the machine, over its DMA aliases."""
+    import json
+    from .mapping.topology import alias_text, device_result
+    devs = devices if devices is not None else [
+        d for d in topo if segment is None or d.segment == segment]
+    if format is MapFormat.json:
+        typer.echo(json.dumps({"input": input, "topology": topo.source, "notes": topo.notes,
+                               "devices": [device_result(topo, m, d) for d in devs]}, indent=2))
+    else:
+        for d in devs:
+            typer.echo(f"{d.label()}: {topo.lookup(m, d)}{alias_text(topo, d)}")
+        for n in topo.notes:
+            _err(f"{topo.source}: note: {n}")
     _skipped(m)
 
 
@@ -847,6 +893,51 @@ def _one_table(input: str, signature: Optional[str]) -> bytes:
         raise typer.BadParameter(f"{input} holds {len(src.tables)} tables ({names}); "
                                  f"choose one with --sig")
     return src.tables[0][1]
+
+
+RECONCILE_EPILOG = ("Exit status: 0 the kernel did what the tables say for every probed "
+                    "function; 1 a disagreement (or bad input); 2 usage error. Without "
+                    "SNAPSHOT, reads this machine's /sys (as root: config space and dmesg). "
+                    "See docs/reconcile.md.")
+
+
+@app.command(cls=_Command, epilog=RECONCILE_EPILOG)
+def reconcile(
+    snapshot: Optional[str] = typer.Argument(None, metavar="[SNAPSHOT]", help="An `acpitables "
+                                             "snapshot` / tools/iommu-snapshot.sh archive or "
+                                             "folder (default: this running system)."),
+    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT",
+                                     help="Output format: text, json."),
+) -> None:
+    """Did the kernel do what the firmware tables say? Device by device."""
+    import json
+    from . import reconcile as rec
+    try:
+        snap = rec.read_snapshot(snapshot) if snapshot is not None else \
+            rec.snapshot_from_tree(rec.live_tree(), "this system")
+        result = rec.reconcile(snap)
+    except AcpiTablesError as exc:
+        raise _fail(exc) from None
+    if format is MapFormat.json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        typer.echo(rec.render_text(result), nl=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command(cls=_Command, epilog="Exit status: 0 written; 1 cannot write; 2 usage error. "
+             "Run as root for config space and the kernel log. tools/iommu-snapshot.sh "
+             "takes the same archive without acpitables.")
+def snapshot(
+    output: str = typer.Argument(..., metavar="OUT.tar.gz", help="Where to write the archive "
+                                 "('-' for stdout)."),
+    force: bool = typer.Option(False, "--force", help="Write binary to a terminal."),
+) -> None:
+    """Save this system's ACPI tables, PCI functions, IOMMU groups and IOMMU
+    log lines, for `acpitables reconcile` or a bug report."""
+    from . import reconcile as rec
+    write_output(output, rec.tree_to_tar_gz(rec.live_tree()), force)
 
 
 @app.command("diff", cls=_Command, epilog=DIFF_EPILOG)

@@ -183,6 +183,36 @@ def test_guest_sees_the_reference_tables_and_groups(machine, tmp_path):
     assert got == want, (
         f"{where}: groups differ\nnow:  {json.dumps(got, sort_keys=True)}\n"
         f"then: {json.dumps(want, sort_keys=True)}")
+    reconciled(machine, view, where)
+
+
+def reconciled(machine: Machine, view: harness.GuestView, where: str) -> None:
+    """`acpitables reconcile` on the snapshot the guest took with
+    tools/iommu-snapshot.sh: the snapshot holds what the guest listed, and
+    once the machine's table has a mapper, every probed function agrees
+    (until then reconcile must say it has no table to map)."""
+    import tempfile
+    from acpitables import reconcile
+    from acpitables.engine.registry import TABLES as REGISTERED
+    from acpitables.errors import InputError
+    from acpitables.mapping.topology_io import load_tree
+    assert view.snapshot, f"{where}: the guest took no snapshot"
+    with tempfile.NamedTemporaryFile(suffix=".tar.gz") as fh:
+        fh.write(view.snapshot)
+        fh.flush()
+        snap = reconcile.snapshot_from_tree(load_tree(fh.name), machine.name)
+    assert snap.groups == view.groups, f"{where}: snapshot groups {snap.groups}"
+    assert sorted(d.bdf for d in snap.topology) == sorted(view.pci), where
+    assert all(snap.tables.get(n) == b for n, b in view.tables.items()), where
+    spec = REGISTERED.get(machine.table)
+    if spec is None or not spec.mapper:
+        with pytest.raises(InputError, match="no IOMMU table"):
+            reconcile.reconcile(snap)
+        return
+    rec = reconcile.reconcile(snap)
+    racy = {bdf for bdf, _ in machine.racy}
+    bad = [c for c in rec.disagreements if c.device not in racy]
+    assert not bad, f"{where}:\n" + reconcile.render_text(rec)
 
 
 @pytest.mark.guest
