@@ -433,7 +433,7 @@ def validate(
     elif format is FindingsFormat.jsonl:
         text = "".join(out.jsonl_record(r, f) for r, f in zip(reports, failed))
     elif format is FindingsFormat.sarif:
-        text = out.render_sarif(reports, __version__, out.reference_text())
+        text = out.render_sarif(reports, __version__)
     else:
         text = out.render_text(reports)
     write_output(output, text)
