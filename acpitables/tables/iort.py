@@ -421,6 +421,11 @@ ADDR_LIMIT = R("IORT-ADDR-LIMIT-ZERO", "warning", "Linux nc_dma_get_range / rc_d
                "Memory address size limit 0")
 NC_PATH_RULE = R("IORT-DEVICE-NAME", "warning", "Linux iort_match_node_callback",
                  "Device name not an absolute ACPI path; Linux never matches it")
+NC_MAP0_RANGE = R("IORT-NC-MAP0-RANGE", "warning", "Linux iort_node_get_id",
+                  "Named component whose mapping 0 is a range: Linux finds no IOMMU for it as "
+                  "a platform device (only a bus that passes an input ID uses ranges)")
+NC_MIXED_IOMMUS = R("IORT-NC-MIXED-IOMMUS", "error", "Linux iort_iommu_configure_id",
+                    "Single mappings of one named component reach different IOMMUs")
 RC_SEGMENT = R("IORT-RC-SEGMENT-DUPLICATE", "warning", "Linux iort_match_node_callback",
                "Two root complexes for one PCI segment; Linux uses the first")
 PASID_WIDTH = R("IORT-PASID-WIDTH", "warning", "DEN 0049 table 16",
@@ -693,6 +698,31 @@ def _check_device_name(c: _Context, node: Node, f: dict) -> None:
         c.add(NC_PATH_RULE, node, "device_name", f"device name '{name}' is not an absolute "
               "path of 4-character segments (like \\_SB_.PCI0.DEV0); Linux compares the "
               "full path and would never match it")
+
+
+@checks("named_component")
+def _check_platform_ids(c: _Context, node: Node, f: dict) -> None:
+    """A platform device is looked up by mapping index (0, 1, ... each a
+    single mapping) when its bus passes no input ID."""
+    maps = f.get("mappings")
+    if not maps:
+        return
+    if not maps[0]["flags"] & 1:
+        c.add(NC_MAP0_RANGE, node, "mappings.0.flags", "mapping 0 is a range, not a single "
+              "mapping: Linux finds no IOMMU for this device as a platform device (unless "
+              "its bus passes an input ID)")
+    iommus: dict[str, int] = {}
+    for j, m in enumerate(maps):
+        if not m["flags"] & 1:
+            break  # Linux stops at the first index that is no single mapping
+        out = c.target(m["output_reference"])
+        kind = c.kind_of(out)
+        if kind is not None and kind.role.kind is RoleKind.IOMMU:
+            iommus.setdefault(out.name, j)
+    if len(iommus) > 1:
+        names = ", ".join(f"{n} (mapping {j})" for n, j in iommus.items())
+        c.add(NC_MIXED_IOMMUS, node, "mappings", f"single mappings reach different IOMMUs: "
+              f"{names}; Linux gives a device one IOMMU and fails the others")
 
 
 @checks("root_complex")
