@@ -68,11 +68,15 @@ def _plain_coercion() -> bool:
         if annotation in (str, int, bool) or (isinstance(annotation, type)
                                               and issubclass(annotation, Enum)):
             return annotation
+        if typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,):
+            return list  # INPUT...: strings as given
         return None
 
     class Plain(base):  # type: ignore[misc, valid-type]
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             kind = simple(self.annotation)
+            if kind is list:
+                return None if value is None else [str(v) for v in value]
             if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
                 return value
             try:
@@ -313,11 +317,10 @@ def decode(
     iasl source or the raw bytes (see --format)."""
     from . import formats
     if format not in formats.FORMATS and format != "jsonl":
-        _usage(f"unknown format {format!r} (known: {', '.join(formats.FORMATS)}, jsonl)")
+        _usage(f"unknown format {format!r} (known: {', '.join(formats.FORMATS)})")
     if inputs.count("-") > 1:
         _usage("'-' (stdin) can be given once")
-    from . import batch
-    if len(inputs) > 1 or format == "jsonl" or any(batch.is_glob(i) for i in inputs):
+    if len(inputs) > 1 or format == "jsonl" or any(_is_glob(i) for i in inputs):
         _decode_many(inputs, format, output, signature, acpica, strict, force)
         return
     input = inputs[0]
@@ -339,6 +342,11 @@ def decode(
         raise typer.Exit(1)
 
 
+def _is_glob(arg: str) -> bool:
+    """batch.is_glob without importing batch (one input stays a small import)."""
+    return arg != "-" and any(c in arg for c in "*?[") and not os.path.exists(arg)
+
+
 def _decode_many(inputs: list[str], format: str, output: str, signature: Optional[str],
                  acpica: Optional[str], strict: bool, force: bool) -> None:
     """decode over several inputs: each input's tables under its name, in
@@ -350,7 +358,7 @@ def _decode_many(inputs: list[str], format: str, output: str, signature: Optiona
     if format != "jsonl" and formats.get(format).binary:
         _usage(f"the {format} format holds one table: give one INPUT")
     release = None if format == "jsonl" else _acpica_release(acpica, format)
-    names = [n for arg in inputs for n in (batch.glob_inputs(arg) if batch.is_glob(arg) else [arg])]
+    names = [n for arg in inputs for n in (batch.glob_inputs(arg) if _is_glob(arg) else [arg])]
     blocks: list[str] = []
     records: list[dict] = []
     failed = warned = False
@@ -370,8 +378,10 @@ def _decode_many(inputs: list[str], format: str, output: str, signature: Optiona
                     {"name": name, **json.loads(render.as_json(decoded))}
                     for name, _, decoded in tables]})
             elif tables:
-                text = formats.dump([t[2] for t in tables], format, acpica=release,
-                                    names=[t[0] for t in tables], output=output)
+                rendered = formats.dump([t[2] for t in tables], format, acpica=release,
+                                        names=[t[0] for t in tables], output=output)
+                # Binary formats were refused above: this is text.
+                text = rendered if isinstance(rendered, str) else rendered.decode("latin-1")
                 blocks.append(text if format == "acpidump" else f"==> {input} <==\n{text}")
         except AcpiTablesError as exc:
             failed = True
@@ -717,7 +727,6 @@ def map_command(
 ) -> None:
     """Which IOMMU translates a device, with which ID -- or does it bypass?"""
     import json
-    from . import batch
     from .engine.pci import BdfError, format_bdf, parse_bdf
     chosen = sum(x is not None for x in (rid, device, address)) + all_ids
     if chosen != 1:
@@ -726,7 +735,7 @@ def map_command(
     props = (iommu_map, iommu_map_mask, msi_map, msi_map_mask)
     inputs = list(inputs or [])
     if inputs and (len(inputs) > 1 or format is MapManyFormat.jsonl
-                   or any(batch.is_glob(i) for i in inputs)):
+                   or any(_is_glob(i) for i in inputs)):
         if not all(p is None for p in props):
             _err("error: give INPUT files, or DT property values (--iommu-map/--msi-map ...), "
                  "not both")
@@ -734,7 +743,8 @@ def map_command(
         if inputs.count("-") > 1:
             _err("error: '-' (stdin) can be given once")
             raise typer.Exit(2)
-        _map_many([n for a in inputs for n in (batch.glob_inputs(a) if batch.is_glob(a) else [a])],
+        from . import batch
+        _map_many([n for a in inputs for n in (batch.glob_inputs(a) if _is_glob(a) else [a])],
                   dict(rid=rid, segment=segment, device=device, address=address,
                        input_id=input_id, all_ids=all_ids, msi=msi, compat=compat, node=node),
                   format)
@@ -805,7 +815,8 @@ def _map_many(inputs: list[str], opts: dict, format: "MapManyFormat") -> None:
     from .errors import InputError
     from .mapping import io as mapper_io
     rid, segment, msi = opts["rid"], opts["segment"], opts["msi"]
-    ident = seg = None
+    ident: Optional[int] = None
+    seg = 0
     if rid is not None:  # one parse for every input: a bad --rid is a usage error
         try:
             seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x")
