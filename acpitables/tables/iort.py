@@ -403,7 +403,8 @@ MAP_TARGET = R("IORT-MAP-TARGET", "error", "DEN 0049 3.1; Linux iort_node_map_id
 MAP_FLAGS = R("IORT-MAP-FLAGS-RESERVED", "warning", "DEN 0049 table 4",
               "Reserved mapping flag bits are set")
 MAP_SINGLE = R("IORT-MAP-SINGLE", "error", "Linux iort_id_map",
-               "Single mapping on a node kind Linux skips it on (ITS group, SMMUv1/v2)")
+               "Single mapping Linux skips (on an ITS group or SMMUv1/v2; on an SMMUv3 or "
+               "PMCG unless it is the DeviceID mapping)")
 MAP_SINGLE_ODD = R("IORT-MAP-SINGLE-ODD", "warning", "DEN 0049 table 4",
                    "Single mapping on a node kind that does not use one (RMR)")
 MAP_WRAP = R("IORT-MAP-WRAP", "error", "Linux iort_id_map",
@@ -614,6 +615,7 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
     maps = f.get("mappings", [])
     allowed = kind.role.targets
     ranges = []
+    devid = kind.role.deviceid_index(f) if kind.role.deviceid_index is not None else None
     for j, m in enumerate(maps):
         where = f"mappings.{j}"
         out = c.target(m["output_reference"])
@@ -630,7 +632,13 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
                   f"0x{m['flags'] & ~1:X} of mapping {j} are set")
         if m["flags"] & 1:
             # Linux honours single mappings on endpoints and for the DeviceID.
-            if not kind.role.single_mappings and kind.role.deviceid_index is None:
+            if not kind.role.single_mappings and kind.role.deviceid_index is not None:
+                # SMMUv3/PMCG: only the DeviceID mapping may be single; Linux
+                # skips any other single mapping while translating.
+                if j != devid:
+                    c.add(MAP_SINGLE, node, f"{where}.flags", f"single mapping {j} is not the "
+                          f"{kind.label} node's DeviceID mapping (Linux skips it)")
+            elif not kind.role.single_mappings:
                 if kind.role.kind in (RoleKind.IOMMU, RoleKind.MSI_CONTROLLER):
                     c.add(MAP_SINGLE, node, f"{where}.flags", f"single mapping {j} is not "
                           f"allowed on a {kind.label} node (Linux skips it)")
