@@ -410,8 +410,12 @@ def test_smmu_v3_deviceid_index_rules():
     valid = ok.replace("flags: {cohacc_override: true}",
                        "flags: {cohacc_override: true, deviceid_valid: true}")
     assert build(valid.replace("event_gsiv: 0\n", "event_gsiv: 0x6a\n")).data
-    assert any("DeviceID valid is clear" in m for m in messages(
-        build(ok.replace("event_gsiv: 0\n", "event_gsiv: 0x6a\n")).warnings))
+    # DeviceID valid clear: the index is meaningless (a warning), so mapping
+    # 1 is no DeviceID mapping but a single mapping Linux's iort_id_map skips.
+    with pytest.raises(DescriptionError) as info:
+        build(ok.replace("event_gsiv: 0\n", "event_gsiv: 0x6a\n"))
+    assert any("DeviceID valid is clear" in m for m in messages(info.value.warnings))
+    assert [p.code for p in info.value.problems] == ["IORT-MAP-SINGLE"]
 
 
 def test_pmcg_rules():
