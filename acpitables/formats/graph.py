@@ -126,9 +126,9 @@ def _ranges_text(spans: Sequence[Any]) -> str:
 def from_table(table: Table, findings: Sequence[Diagnostic] = (), mapper: Any = None) -> Graph:
     """One table's topology. `mapper` (default: the table's own engine)
     supplies the segments and what bypasses in each."""
-    g = Graph(f"{table.signature} {table.header.get('oem_id', b'')!s}".strip())
-    if isinstance(table.header.get("oem_id"), (bytes, bytearray)):
-        g.title = f"{table.signature} {table.header['oem_id'].decode('latin-1').strip()}".strip()
+    oem = table.header.get("oem_id")
+    oem = oem.decode("latin-1") if isinstance(oem, (bytes, bytearray)) else str(oem or "")
+    g = Graph(f"{table.signature} {oem.strip(' ' + chr(0))}".strip())
     ids: dict[int, str] = {}
     by_name: dict[str, str] = {}
     by_offset: dict[int, str] = {}
@@ -255,7 +255,13 @@ def _full_label(n: GNode) -> str:
     return n.label + "\n" + "! " + ", ".join(sorted(set(n.findings)))
 
 
+def _printable(text: str) -> str:
+    # names and OEM IDs from a table may hold NULs or other control bytes
+    return "".join(c if c.isprintable() or c == "\n" else "." for c in text)
+
+
 def _dot_str(text: str) -> str:
+    text = _printable(text)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -279,6 +285,7 @@ def to_dot(g: Graph) -> str:
 
 def _mermaid_str(text: str) -> str:
     # Mermaid labels: quoted, line breaks as <br/>, quotes as entities
+    text = _printable(text)
     return '"' + text.replace('"', "#quot;").replace("\n", "<br/>") + '"'
 
 
