@@ -106,10 +106,11 @@ class DtMap:
 
         def rule(lo: int, hi: int, payload, text: str = "") -> None:
             # an entry's note: its range test, or why the entry is bad
-            covers = lo <= focus <= hi
-            notes.append((entry, "match" if covers else "no-match",
-                          text + (f": 0x{lo:X} <= 0x{focus:X} <= 0x{hi:X} "
-                                  f"{'holds' if covers else 'fails'}" if text else str(payload))))
+            if trace is not None:
+                covers = lo <= focus <= hi
+                notes.append((entry, "match" if covers else "no-match",
+                              text + (f": 0x{lo:X} <= 0x{focus:X} <= 0x{hi:X} "
+                                      f"{'holds' if covers else 'fails'}" if text else str(payload))))
             rules.append((lo, hi, payload))
             rule_note.append(len(notes) - 1)
         if self.malformed:
@@ -155,15 +156,18 @@ class DtMap:
             out = tuple(c[pos + 2:pos + 2 + ncells])
             length = c[pos + 2 + ncells]
             pos += 3 + ncells
-            said = (f"id-base 0x{base:X}, {target.name if target else f'phandle 0x{ph:X}'}, "
-                    f"out-base {' '.join(f'0x{o:X}' for o in out) or '(none)'}, length 0x{length:X}")
+            said = "" if trace is None else (
+                f"id-base 0x{base:X}, {target.name if target else f'phandle 0x{ph:X}'}, "
+                f"out-base {' '.join(f'0x{o:X}' for o in out) or '(none)'}, length 0x{length:X}")
             if length == 0:
-                notes.append((entry, "skip", f"{said}: length 0, skipped"))
+                if trace is not None:
+                    notes.append((entry, "skip", f"{said}: length 0, skipped"))
                 continue
             if legacy:
                 if base + length > U32:              # (base + length) mod 2^32 <= base
-                    notes.append((entry, "skip", f"{said}: id-base + length wraps past 2^32: "
-                                  f"{self.compat} never matches it"))
+                    if trace is not None:
+                        notes.append((entry, "skip", f"{said}: id-base + length wraps past "
+                                      f"2^32: {self.compat} never matches it"))
                     continue
                 hi = base + length - 1
             else:
@@ -193,7 +197,7 @@ class DtMap:
                 # of_map_id reads the entries in order; the first that covers wins
                 upto = rule_note[win] if win is not None else len(notes) - 1
                 for cell, action, text in notes[:upto + 1]:
-                    trace.add(action, f"entry at cell {cell}: {text}", self.owner, cell, cell=cell)
+                    trace.add(action, f"entry at cell {cell}: {text}", self.owner, cell=cell)
                 if win is None:
                     trace.add("stop", str(gap), self.owner)
                 elif not isinstance(rules[win][2], tuple):
@@ -202,7 +206,7 @@ class DtMap:
                     target, out, base = rules[win][2]
                     ids = " ".join(f"0x{(focus - base + o) & U32:X}" for o in out) or "(no cells)"
                     trace.add("arithmetic", f"out-base + (0x{focus:X} - id-base 0x{base:X}) = "
-                              f"{ids}", self.owner, notes[rule_note[win]][0],
+                              f"{ids}", self.owner, cell=notes[rule_note[win]][0],
                               input=focus, id_base=base, out_base=list(out))
                     trace.add("stop", f"the target {target.name} is the IOMMU"
                               if not self.msi else f"the target {target.name} is the MSI "

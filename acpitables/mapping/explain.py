@@ -10,6 +10,7 @@ gives (tests/test_explain.py compares them over the corpus).
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,9 @@ class Step:
     action  a short verb: start, node, mapping, skip, match, no-match,
             tentative, supersede, arithmetic, stop, table, mask, self
     node    the node's name (None for steps about the lookup as a whole)
-    offset  the byte offset of what was read (a node or one mapping entry;
-            for DT the cell index of the map entry), None when there is none
+    offset  the table byte offset of what was read (a node or one mapping
+            entry), None when there is none (a Devicetree: data["cell"]
+            is the map entry's cell index)
     text    the sentence a person reads
     data    the numbers behind it (mapping fields, input, output)"""
 
@@ -94,7 +96,12 @@ def _engine_name(engine: Mapper) -> str:
 
 def _one_rid(engine: Mapper, rid: int, segment: int, msi: bool, trace: Trace) -> Result:
     """The engine's own segment-map code, run with a recorder for one RID,
-    then read the way Mapper.lookup reads a segment map."""
+    then read the way Mapper.lookup reads a segment map. An engine that
+    takes no recorder (yet) answers without steps, and says so."""
+    if "trace" not in inspect.signature(engine._segment_map).parameters:
+        trace.add("stop", f"the {_engine_name(engine)} engine records no steps; its answer "
+                  "follows")
+        return engine.lookup(rid, segment, msi)
     imap: IntervalMap = engine._segment_map(segment, msi, trace)   # type: ignore[call-arg]
     if msi:
         imap = _as_msi(imap)

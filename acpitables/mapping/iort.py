@@ -138,9 +138,10 @@ class IortMapper(TableMapper):
         starts: dict[int, list[int]] = {}            # input_base -> mapping indices
         ends: list[int] = []                         # last IDs: tentative points
         notes: list[tuple[str, str]] = []           # explain: mapping i -> (action, text)
+        note = notes.append if trace is not None else None   # no text built otherwise
         for i, m in enumerate(mappings):
             if i == special:
-                notes.append(("skip", "carries the node's own MSI DeviceID "
+                note and note(("skip", "carries the node's own MSI DeviceID "
                               "(iort_get_id_mapping_index): skipped while translating"))
                 continue
             if single(m):
@@ -148,20 +149,20 @@ class IortMapper(TableMapper):
                     rules.append((0, U32, i))
                     rule_of.append(i)
                     singles.append(i)
-                    notes.append(("match", f"single mapping: matches any ID, output_base "
+                    note and note(("match", f"single mapping: matches any ID, output_base "
                                   f"0x{m.get('output_base', 0):X}"))
                 else:
-                    notes.append(("skip", f"single mapping on a {self.kind_label(node)}: "
+                    note and note(("skip", f"single mapping on a {self.kind_label(node)}: "
                                   "Linux skips it (FW_BUG: SINGLE MAPPING flag not allowed)"))
                 continue                              # FW_BUG elsewhere: skipped
             base, count = m["input_base"], m["id_count"]
             if base + count > U32:                   # u32 wrap: never matches
-                notes.append(("no-match", f"input_base 0x{base:X} + id_count 0x{count:X} wraps "
+                note and note(("no-match", f"input_base 0x{base:X} + id_count 0x{count:X} wraps "
                               "past 0xFFFFFFFF: never matches"))
                 continue
             last = base + count
             covers = base <= focus <= last
-            text = (f"range test 0x{base:X} <= 0x{focus:X} <= 0x{last:X} (input_base .. "
+            text = "" if note is None else (f"range test 0x{base:X} <= 0x{focus:X} <= 0x{last:X} (input_base .. "
                     f"input_base + id_count, inclusive): {'holds' if covers else 'fails'}")
             if count and is_null(m.get("output_reference")):
                 last -= 1                            # its tentative end does not hold
@@ -169,7 +170,7 @@ class IortMapper(TableMapper):
                     covers = False
                     text += ("; but it is a tentative match with a NULL output_reference, "
                              "which Linux cannot tell from none")
-            notes.append(("match" if covers else "no-match", text))
+            note and note(("match" if covers else "no-match", text))
             rules.append((base, last, i))
             rule_of.append(i)
             starts.setdefault(base, []).append(i)

@@ -125,11 +125,12 @@ class ViotMapper(TableMapper):
             f = n.fields
             seg_ok = f["segment_start"] <= segment <= f["segment_end"]
             bdf_ok = f["bdf_start"] <= rid <= f["bdf_end"]
-            notes.append((n, f"segment {f['segment_start']}..{f['segment_end']} "
-                          f"{'holds' if seg_ok else 'fails'} for {segment}, BDF "
-                          f"0x{f['bdf_start']:04X}..0x{f['bdf_end']:04X} "
-                          f"{'holds' if bdf_ok else 'fails'} for 0x{rid:04X} (inclusive)",
-                          seg_ok and bdf_ok))
+            if trace is not None:
+                notes.append((n, f"segment {f['segment_start']}..{f['segment_end']} "
+                              f"{'holds' if seg_ok else 'fails'} for {segment}, BDF "
+                              f"0x{f['bdf_start']:04X}..0x{f['bdf_end']:04X} "
+                              f"{'holds' if bdf_ok else 'fails'} for 0x{rid:04X} (inclusive)",
+                              seg_ok and bdf_ok))
             if seg_ok:
                 rules.append((f["bdf_start"], f["bdf_end"], (n, iommu)))
         if trace is not None:
