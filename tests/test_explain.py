@@ -8,6 +8,7 @@ checks that explain's answer is map's answer for a sample of RIDs."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +21,9 @@ from acpitables.mapping.dt import DtMapper
 from acpitables.mapping.explain import explain_device, explain_rid
 from acpitables.mapping.acpi import for_table
 from test_corpus import GOOD
+
+ROOT = Path(__file__).resolve().parents[1]
+IORT_EXAMPLE = str(ROOT / "examples/qemu-virt-iort.yaml")
 
 ITS_GROUP, NAMED_COMPONENT, ROOT_COMPLEX, SMMU, SMMU_V3 = range(5)
 
@@ -148,7 +152,7 @@ def test_dt_mask():
     assert e.steps[1].data["output"] == 0x34
     assert "0x134" in e.steps[3].text
     assert e.result.output_id == 0x134
-    # a gap: no entry covers 0x1FF & 0xFF = 0xFF? it does; 0x200 with mask 0x3FF does not
+    # a gap: with mask 0x3FF, 0x200 stays 0x200, which no entry covers
     m = DtMapper.from_entries(iommu_map=[(0x0, "smmu", 0x100, 0x100)], iommu_map_mask=0x3FF)
     e = explain_rid(m, 0x200)
     assert [s.action for s in e.steps] == ["start", "mask", "no-match", "stop"]
@@ -179,12 +183,28 @@ def test_explain_answers_what_map_answers(path):
 
 
 def test_cli_json(tmp_path):
-    r = CliRunner().invoke(app, ["explain", "examples/qemu-virt-iort.yaml", "--rid", "00:02.0",
+    r = CliRunner().invoke(app, ["explain", IORT_EXAMPLE, "--rid", "00:02.0",
                                  "--msi", "-f", "json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["steps"][0]["action"] == "start" and out["result"] in ("translated", "bypass")
-    r = CliRunner().invoke(app, ["map", "examples/qemu-virt-iort.yaml", "--rid", "00:02.0",
+    r = CliRunner().invoke(app, ["map", IORT_EXAMPLE, "--rid", "00:02.0",
                                  "--msi", "-f", "json"])
     assert {k: v for k, v in out.items() if k not in ("steps", "path", "device")} == \
         {k: v for k, v in json.loads(r.output).items() if k != "device"}
+
+
+def test_several_tables_in_scan_order(tmp_path, corpus_dir):
+    # an IORT whose RC has no mappings (QEMU virt without an SMMU) and a
+    # VIOT: Linux tries the IORT first, then the VIOT (scan.c).
+    from acpitables.mapping.io import open_mapper
+    (tmp_path / "IORT").write_bytes((corpus_dir / "qemu/aarch64-virt__IORT").read_bytes())
+    (tmp_path / "VIOT").write_bytes(api.build(ROOT / "examples/q35-virtio-iommu.yaml").data)
+    m = open_mapper(str(tmp_path))
+    e = explain_rid(m, 0x18)
+    tables = [s.text for s in e.steps if s.action == "table"]
+    assert tables[0] == "consult the IORT" and tables[-1] == "consult the VIOT"
+    assert e.result == m.lookup(0x18) and e.result.iommu == "viommu"
+    for rid in (0, 0x10, 0x18, 0xFFF, 0x1000, 0x3000, 0xFFFF):
+        for msi in (False, True):
+            assert explain_rid(m, rid, 0, msi).result == m.lookup(rid, 0, msi)

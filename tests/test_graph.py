@@ -88,13 +88,13 @@ def test_missing_dot_is_a_clear_error(monkeypatch):
     g = graph.from_input(str(ROOT / "examples/q35-virtio-iommu.yaml"))
     with pytest.raises(InputError, match="apt-get install graphviz"):
         graph.render(g, "svg")
-    r = CliRunner().invoke(app, ["graph", "examples/q35-virtio-iommu.yaml", "-f", "svg"])
+    r = CliRunner().invoke(app, ["graph", str(ROOT / "examples/q35-virtio-iommu.yaml"), "-f", "svg"])
     assert r.exit_code == 1 and "graphviz" in r.output
 
 
 def test_cli_dot_and_mermaid():
     for fmt, head in (("dot", "digraph"), ("mermaid", "flowchart LR")):
-        r = CliRunner().invoke(app, ["graph", "examples/qemu-virt-iort.yaml", "-f", fmt])
+        r = CliRunner().invoke(app, ["graph", str(ROOT / "examples/qemu-virt-iort.yaml"), "-f", fmt])
         assert r.exit_code == 0 and r.output.startswith(head)
 
 
