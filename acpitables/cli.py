@@ -748,7 +748,7 @@ def explain_command(
     elif device is not None:
         e = ex.explain_device(m, device, _int_option(input_id, "--id"), msi)
     else:
-        e = ex.explain_address(m, _int_option(address, "--address"))
+        e = ex.explain_address(m, _int_option(address, "--address") or 0)   # given: not None
     if format is MapFormat.json:
         typer.echo(json.dumps({"input": input, **e.as_dict()}, indent=2))
     else:
