@@ -309,12 +309,14 @@ class IortMapper(TableMapper):
                 for j in range(tentative + 1, i + 1):
                     action, text = notes[j]
                     if j == i:
-                        why = ("a later single mapping" if single(mappings[i]) else
-                               f"it starts exactly at 0x{focus:X}")
+                        why = ("a later single mapping (taken before the overlap test)"
+                               if single(mappings[i]) else f"it starts exactly at 0x{focus:X} "
+                               "(FW_BUG \"conflicting mapping\", \"applying workaround\")")
                         text += f"; {why}: it supersedes mapping {tentative}"
                         action = "supersede"
                     elif action == "match":
-                        text += " (ignored: only a mapping that starts here supersedes)"
+                        text += (" but it does not start here (FW_BUG \"conflicting mapping\"): "
+                                 "Linux disregards it")
                     trace.add(action, f"mapping {j}: {text}", label,
                               self.mapping_offset(node, j), mapping=j)
             else:
@@ -322,7 +324,8 @@ class IortMapper(TableMapper):
                 for j in range(tentative + 1, rest + 1):
                     action, text = notes[j]
                     if action == "match":
-                        text += " (ignored: only a mapping that starts here supersedes)"
+                        text += (" but it does not start here (FW_BUG \"conflicting mapping\"): "
+                                 "Linux disregards it")
                     trace.add(action, f"mapping {j}: {text}", label,
                               self.mapping_offset(node, j), mapping=j)
                 trace.add("match", f"nothing later supersedes it: mapping {tentative} stands",
