@@ -208,3 +208,13 @@ def test_several_tables_in_scan_order(tmp_path, corpus_dir):
     for rid in (0, 0x10, 0x18, 0xFFF, 0x1000, 0x3000, 0xFFFF):
         for msi in (False, True):
             assert explain_rid(m, rid, 0, msi).result == m.lookup(rid, 0, msi)
+
+
+def test_readme_example_is_current(corpus_dir):
+    # the README's "Seeing and explaining" block is this command's output
+    text = (ROOT / "README.md").read_text()
+    cmd = "$ acpitables explain corpus/"
+    block = text[text.index(cmd):].split("```")[0].splitlines()
+    table = block[0].split()[3].removeprefix("corpus/")
+    m = for_table(api.decode((corpus_dir / table).read_bytes()).table)
+    assert explain_rid(m, 0x10, 0, True).text().splitlines() == block[1:]

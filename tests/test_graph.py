@@ -103,3 +103,12 @@ def test_no_node_kind_names_in_the_model():
     src = (ROOT / "acpitables/formats/graph.py").read_text()
     for name in ("SMMU", "ITS", "Root Complex", "Named Component", "PMCG", "VirtIO"):
         assert name not in src
+
+
+def test_readme_picture_is_the_corpus_table(corpus_dir):
+    # docs/img/qemu-virt-iort-smmuv3.svg: `graph -f svg` of this corpus table
+    table = corpus_dir / "qemu/history/aarch64-virt__IORT.smmuv3-dev__2025-09-16_d35146a6606c"
+    g = graph.from_input(str(table))
+    svg = (ROOT / "docs/img/qemu-virt-iort-smmuv3.svg").read_bytes()
+    assert sorted(_svg_nodes(svg)) == sorted(n.id for n in g.nodes)
+    assert "docs/img/qemu-virt-iort-smmuv3.svg" in (ROOT / "README.md").read_text()
