@@ -784,6 +784,8 @@ def graph_command(
             data = graph.to_mermaid(g)
         else:
             data = graph.render(g, format.value)
+            if format is GraphFormat.svg:
+                data = data.decode("utf-8")      # text: fine on a terminal, unlike PNG
     except AcpiTablesError as exc:
         raise _fail(exc, f"{input}: " if not str(exc).startswith(path) else "") from None
     write_output(output, data)

@@ -346,7 +346,12 @@ def from_input(path: str, compat: str | None = None, node: str | None = None) ->
         if Path(path).suffix in (".yaml", ".yml"):
             raise InputError("a description")
         src = sources.read(path)
-    except InputError:
+    except InputError as exc:
+        # as mapping.io.open_mapper decides: a text file is a description
+        if Path(path).suffix not in (".yaml", ".yml") and not (
+                Path(path).is_file() and io._is_text(path)):
+            raise InputError(f"{exc}; nor a Devicetree (.dts/.dtb) or a YAML description") \
+                from None
         data, name = api.load_description(Path(path))
         table, _ = api.compile_description(data, name)
         io.place_nodes(table)
