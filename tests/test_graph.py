@@ -112,3 +112,18 @@ def test_readme_picture_is_the_corpus_table(corpus_dir):
     svg = (ROOT / "docs/img/qemu-virt-iort-smmuv3.svg").read_bytes()
     assert sorted(_svg_nodes(svg)) == sorted(n.id for n in g.nodes)
     assert "docs/img/qemu-virt-iort-smmuv3.svg" in (ROOT / "README.md").read_text()
+
+
+def test_edge_labels_of_mapping_elements():
+    # IORT: id_count is "number of IDs minus one", the range inclusive
+    lab = graph._edge_label
+    assert lab("output_reference", {"input_base": 0x100, "id_count": 0xFF, "output_base": 0x2000,
+                                    "flags": 0}, False) == "0x100..0x1FF -> 0x2000"
+    assert lab("output_reference", {"input_base": 0, "id_count": 0, "output_base": 7,
+                                    "flags": 1}, False) == "single -> 0x7"
+    # RIMT: the Number of IDs field as written
+    assert lab("dest_offset", {"source_id_base": 0x10, "num_ids": 0x20, "dest_id_base": 0x30},
+               False) == "0x10 (num_ids 0x20) -> 0x30"
+    assert lab("output_node", None, True) == ""
+    assert graph._segment_key("pcie_segment_number") and graph._segment_key("pci_segment_number")
+    assert not graph._segment_key("device_name")

@@ -77,7 +77,7 @@ def _match_text(match: str | None, f: dict) -> str:
     def num(k: str, width: int = 0) -> str:
         v = f.get(k)
         return f"0x{v:0{width}X}" if isinstance(v, int) else "?"
-    if match == "pci_segment_number":
+    if _segment_key(match):
         return f"segment {f.get(match)}"
     if match == "device_name":
         return str(f.get(match, ""))
@@ -107,12 +107,23 @@ def _refs(value: Any) -> Iterable[tuple[str, Any, dict | None]]:
 def _edge_label(key: str, elem: dict | None, top: bool) -> str:
     """An ID-mapping element reads as its input range and output base;
     any other reference by its field name."""
-    if elem is not None and not top and "input_base" in elem and "id_count" in elem:
+    if elem is None or top:
+        return "" if top else key
+    if "input_base" in elem and "id_count" in elem:       # IORT: id_count is count - 1
         base, count, out = elem["input_base"], elem["id_count"], elem.get("output_base", 0)
         if elem.get("flags", 0) & 1:
             return f"single -> 0x{out:X}"
         return f"0x{base:X}..0x{base + count:X} -> 0x{out:X}"
-    return "" if top else key
+    if "source_id_base" in elem and "num_ids" in elem:    # RIMT: the field as written
+        return (f"0x{elem['source_id_base']:X} (num_ids 0x{elem['num_ids']:X}) -> "
+                f"0x{elem.get('dest_id_base', 0):X}")
+    return key
+
+
+def _segment_key(match: str | None) -> bool:
+    """A role that finds a host bridge by one segment-number field
+    (IORT pci_segment_number, RIMT pcie_segment_number, ...)."""
+    return bool(match) and match.endswith("segment_number")
 
 
 def _ranges_text(spans: Sequence[Any]) -> str:
@@ -176,7 +187,7 @@ def _segments(g: Graph, table: Table, ids: dict[int, str], mapper: Any) -> None:
     bypasses (from the mapper's segment map)."""
     starts = [(n, role_of(table.signature, n)) for n in table.nodes if not n.raw]
     starts = [(n, r) for n, r in starts
-              if r.is_endpoint and r.match in ("pci_segment_number", "segment_bdf_range")
+              if r.is_endpoint and (_segment_key(r.match) or r.match == "segment_bdf_range")
               and not r.msi_only]
     if not starts:
         return
@@ -187,7 +198,7 @@ def _segments(g: Graph, table: Table, ids: dict[int, str], mapper: Any) -> None:
         g.nodes.append(GNode(sid, f"PCI segment {seg}", "segment"))
         for n, r in starts:
             f = n.fields
-            if r.match == "pci_segment_number" and f.get(r.match) == seg:
+            if _segment_key(r.match) and f.get(r.match) == seg:
                 g.edges.append(GEdge(sid, ids[id(n)], "RID"))
             elif (r.match == "segment_bdf_range"
                   and f.get("segment_start", 1) <= seg <= f.get("segment_end", -1)):
