@@ -203,12 +203,13 @@ class IortMapper(TableMapper):
                 if later:
                     i = min(later)
                     m = mappings[i]
-            if here:
-                self._trace_match(trace, node, mappings, notes, tentative, i, focus)
             if single(m):
                 out, step = m["output_base"], 0
             else:
                 out, step = (m["output_base"] + a - m["input_base"]) & U32, 1
+            if here:
+                self._trace_match(trace, node, mappings, notes, tentative, i, focus,
+                                  (out + step * (focus - a)) & U32)
             if i not in targets:
                 targets[i] = self.resolve(m.get("output_reference"))
             spans.append(Span(a, b, Translated(str(i), out), step))
@@ -296,7 +297,9 @@ class IortMapper(TableMapper):
                       self.mapping_offset(node, i), mapping=i)
 
     def _trace_match(self, trace, node: Node, mappings: list[dict], notes, tentative,
-                     i: int, focus: int) -> None:
+                     i: int, focus: int, out: int) -> None:
+        """The mappings read for `focus`, the rule that decided, and the
+        output ID the compiled span gives it (`out`)."""
         label = node_label(node)
         if tentative is not None:
             t = mappings[tentative]
@@ -338,7 +341,6 @@ class IortMapper(TableMapper):
                       f"0x{m['output_base']:X}", label, self.mapping_offset(node, i),
                       mapping=i, input=focus, output=m["output_base"])
         else:
-            out = (m["output_base"] + focus - m["input_base"]) & U32
             trace.add("arithmetic", f"0x{focus:X} - input_base 0x{m['input_base']:X} + "
                       f"output_base 0x{m['output_base']:X} = 0x{out:X}", label,
                       self.mapping_offset(node, i), mapping=i, input=focus,

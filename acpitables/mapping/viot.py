@@ -172,8 +172,7 @@ class ViotMapper(TableMapper):
             epid = (f["endpoint_start"] + ((segment - f["segment_start"]) << 16)
                     + (a - f["bdf_start"])) & U32
             if here:
-                out = (f["endpoint_start"] + ((segment - f["segment_start"]) << 16)
-                       + (rid - f["bdf_start"])) & U32
+                out = (epid + rid - a) & U32         # the span's endpoint ID, at this RID
                 trace.add("arithmetic", f"endpoint_start 0x{f['endpoint_start']:X} + ((segment "
                           f"{segment} - segment_start {f['segment_start']}) << 16) + (0x{rid:04X}"
                           f" - bdf_start 0x{f['bdf_start']:04X}) = 0x{out:X}", node_label(n),
