@@ -932,6 +932,88 @@ def _map_many(inputs: list[str], opts: dict, format: "MapManyFormat") -> None:
         raise typer.Exit(1)
 
 
+@app.command("explain", cls=_Command, epilog=MAP_EPILOG)
+def explain_command(
+    input: str = typer.Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
+    rid: Optional[str] = typer.Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
+                                      "ssss:bb:dd.f or a requester ID (0x0010)."),
+    segment: Optional[int] = typer.Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
+                                          "or the one written in --rid)."),
+    device: Optional[str] = typer.Option(None, "--device", metavar="PATH", help="Platform device by ACPI "
+                                         "path, e.g. '\\_SB_.PCI0.DEV0'."),
+    address: Optional[str] = typer.Option(None, "--address", metavar="ADDRESS", help="MMIO endpoint by base "
+                                          "address."),
+    input_id: Optional[str] = typer.Option(None, "--id", metavar="ID", help="With --device: an input ID."),
+    msi: bool = typer.Option(False, "--msi", help="The MSI path instead of the IOMMU."),
+    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
+    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
+                                  "of_map_id() to follow."),
+    node: Optional[str] = typer.Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
+) -> None:
+    """The walk Linux takes for one device, step by step, and its answer."""
+    import json
+    from .engine.pci import BdfError, parse_bdf
+    from .mapping import explain as ex
+    if sum(x is not None for x in (rid, device, address)) != 1:
+        _err("error: give exactly one of --rid, --device, --address")
+        raise typer.Exit(2)
+    m = _open_mapper(input, compat, node)
+    if rid is not None:
+        try:
+            seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x") or rid.isdigit() else rid)
+        except (BdfError, ValueError) as exc:
+            _err(f"error: --rid: {exc}")
+            raise typer.Exit(2) from None
+        if seg_in_rid is not None and segment is not None and seg_in_rid != segment:
+            _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
+            raise typer.Exit(2)
+        e = ex.explain_rid(m, ident, segment if segment is not None else (seg_in_rid or 0), msi)
+    elif device is not None:
+        e = ex.explain_device(m, device, _int_option(input_id, "--id"), msi)
+    else:
+        e = ex.explain_address(m, _int_option(address, "--address") or 0)   # given: not None
+    if format is MapFormat.json:
+        typer.echo(json.dumps({"input": input, **e.as_dict()}, indent=2))
+    else:
+        typer.echo(e.text())
+    _skipped(m)
+
+
+class GraphFormat(str, Enum):
+    dot = "dot"
+    mermaid = "mermaid"
+    svg = "svg"
+    png = "png"
+
+
+@app.command("graph", cls=_Command, epilog=MAP_EPILOG)
+def graph_command(
+    input: str = typer.Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
+    format: GraphFormat = typer.Option(GraphFormat.dot, "-f", "--format", metavar="FORMAT",
+                                       help="dot, mermaid, svg or png (svg/png need Graphviz)."),
+    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
+                                  "of_map_id() to follow."),
+    node: Optional[str] = typer.Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
+) -> None:
+    """Draw the topology: IOMMUs, MSI controllers, root complexes, devices, ID ranges."""
+    from .formats import graph
+    path = _stdin_as_file() if input == "-" else input
+    try:
+        g = graph.from_input(path, compat.value, node)
+        if format is GraphFormat.dot:
+            data: bytes | str = graph.to_dot(g)
+        elif format is GraphFormat.mermaid:
+            data = graph.to_mermaid(g)
+        else:
+            data = graph.render(g, format.value)
+            if format is GraphFormat.svg:
+                data = data.decode("utf-8")      # text: fine on a terminal, unlike PNG
+    except AcpiTablesError as exc:
+        raise _fail(exc, f"{input}: " if not str(exc).startswith(path) else "") from None
+    write_output(output, data)
+
+
 def _skipped(m) -> None:
     """Tables of a directory or dump that did not decode: named, and the
     exit status says the input was not all good."""
