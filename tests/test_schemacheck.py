@@ -38,7 +38,7 @@ def _descriptions(signature):
     return out
 
 
-_ODD = [None, True, False, 0, -1, 1.0, 2.5, 2**64, "", "x y", "0x10", [], {}, [1], {"a": 1},
+_ODD = ["named_component", "smmu_v3", "root_complex", "its_group", None, True, False, 0, -1, 1.0, 2.5, 2**64, "", "x y", "0x10", [], {}, [1], {"a": 1},
         float("nan")]
 
 
