@@ -13,7 +13,6 @@ import re
 import reprlib
 from dataclasses import replace
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -113,6 +112,8 @@ def _get(data: Any, path: tuple) -> Any:
 def schema_path(name: str) -> str:
     """The shipped schema: inside the installed package (a wheel carries
     schemas/ there), else the source tree's top-level schemas/."""
+    from importlib import resources  # noqa: PLC0415 -- 18 ms a decode to text need not pay
+
     packaged = Path(str(resources.files("acpitables"))) / "schemas" / name
     if packaged.is_file():
         return str(packaged)
