@@ -63,11 +63,18 @@ class Array:
 
     @property
     def elem_size(self) -> int:
-        return self.elem.sizeof() if self.elem is not None else 1
+        # construct's sizeof() walks the Struct on every call; the text view
+        # asks once per element (issue 11)
+        return _sizeof(self.elem) if self.elem is not None else 1
 
     @property
     def flag_map(self) -> dict[str, FlagSet]:
         return dict(self.flags)
+
+
+@lru_cache(maxsize=None)
+def _sizeof(elem: Construct) -> int:
+    return elem.sizeof()
 
 
 NodeArray = Array  # the name tables/iort.py used
