@@ -2,7 +2,7 @@
 
 `DtMap` is one host bridge's map property (+ mask) with the phandle targets
 it names; `DtMapper` is a set of host bridges (one per PCI segment) and
-answers like the ACPI engines in mapper.py. Semantics: semantics.md 1.1.
+answers like the ACPI engines (mapping/results.py). Semantics: Linux drivers/of/base.c of_map_id().
 
     compat="linux-7.2" (default: current Linux)  variable-size entries after
         the target's #iommu-cells / #msi-cells (missing: 1), wrap-safe ends,
@@ -576,7 +576,7 @@ def _entries(imap: IntervalMap, segment: int, prop: str) -> tuple[list[tuple[int
 def export_dt(mapper: Mapper) -> DtExport:
     """What a VIOT / IORT / description says, as iommu-map and msi-map.
     A VIOT IOMMU's own function is a bypass span, so it is left out (the
-    one-RID gap QEMU writes, semantics.md 3.3)."""
+    one-RID gap QEMU's hw/arm/virt.c writes into its iommu-map)."""
     exp = DtExport()
     for seg in mapper.segments():
         props: dict = {}
