@@ -309,6 +309,17 @@ def expand(args: Iterable[str], stdin: Any = None) -> list[Item]:
     return items
 
 
+def is_glob(arg: str) -> bool:
+    """A pattern the shell left unexpanded (no file has that name)."""
+    return arg != "-" and not os.path.exists(arg) and bool(_GLOB_CHARS.search(arg))
+
+
+def glob_inputs(arg: str) -> list[str]:
+    """The paths a glob names, sorted ("**" recurses); the pattern itself
+    when it names nothing, so that it is reported in its place."""
+    return sorted(glob.glob(arg, recursive=True)) or [arg]
+
+
 def _walk(top: str) -> list[Item]:
     out = []
     for root, dirs, files in os.walk(top):

@@ -68,11 +68,15 @@ def _plain_coercion() -> bool:
         if annotation in (str, int, bool) or (isinstance(annotation, type)
                                               and issubclass(annotation, Enum)):
             return annotation
+        if typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,):
+            return list  # INPUT...: strings as given
         return None
 
     class Plain(base):  # type: ignore[misc, valid-type]
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             kind = simple(self.annotation)
+            if kind is list:
+                return None if value is None else [str(v) for v in value]
             if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
                 return value
             try:
@@ -292,11 +296,12 @@ def _acpica_release(value: Optional[str], format: str) -> Optional[int]:
 
 @app.command(cls=_Command, epilog=f"{EPILOG}")
 def decode(
-    input: str = typer.Argument(..., metavar="INPUT", help="Raw table, sysfs/acpidump -b "
-                                "directory, acpidump text, or '-' for stdin."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Raw tables, sysfs/acpidump "
+                                       "-b directories, acpidump text, globs, or '-' for stdin."),
     format: str = typer.Option("text", "-f", "--format", metavar="FORMAT",
                                autocompletion=_format_names,
-                               help="Output format: " + ", ".join(_format_names()) + "."),
+                               help="Output format: " + ", ".join(_format_names())
+                               + "; with several inputs also jsonl (a record per table)."),
     output: str = typer.Option("-", "-o", "--output", metavar="FILE",
                                help="File to write ('-' for stdout)."),
     signature: Optional[str] = typer.Option(None, "--sig", metavar="SIG",
@@ -311,8 +316,14 @@ def decode(
     """Decode tables into text, a YAML description, JSON, acpidump text,
     iasl source or the raw bytes (see --format)."""
     from . import formats
-    if format not in formats.FORMATS:
+    if format not in formats.FORMATS and format != "jsonl":
         _usage(f"unknown format {format!r} (known: {', '.join(formats.FORMATS)})")
+    if inputs.count("-") > 1:
+        _usage("'-' (stdin) can be given once")
+    if len(inputs) > 1 or format == "jsonl" or any(_is_glob(i) for i in inputs):
+        _decode_many(inputs, format, output, signature, acpica, strict, force)
+        return
+    input = inputs[0]
     release = _acpica_release(acpica, format)
     decoded_all: list[Decoded] = []
     names: list[str] = []
@@ -328,6 +339,65 @@ def decode(
         raise _fail(exc) from None
     write_output(output, result, force)
     if strict and warned:
+        raise typer.Exit(1)
+
+
+def _is_glob(arg: str) -> bool:
+    """batch.is_glob without importing batch (one input stays a small import)."""
+    return arg != "-" and any(c in arg for c in "*?[") and not os.path.exists(arg)
+
+
+def _decode_many(inputs: list[str], format: str, output: str, signature: Optional[str],
+                 acpica: Optional[str], strict: bool, force: bool) -> None:
+    """decode over several inputs: each input's tables under its name, in
+    input order; an input that cannot be read is named on stderr and the
+    others still decoded; exit 1 when any input failed (or, --strict, warned)."""
+    import json
+    from . import batch, formats
+    from .formats import render
+    if format != "jsonl" and formats.get(format).binary:
+        _usage(f"the {format} format holds one table: give one INPUT")
+    release = None if format == "jsonl" else _acpica_release(acpica, format)
+    names = [n for arg in inputs for n in (batch.glob_inputs(arg) if _is_glob(arg) else [arg])]
+    blocks: list[str] = []
+    records: list[dict] = []
+    failed = warned = False
+    for input in names:
+        try:
+            tables = list(_decode_all(input, signature))
+            for name, _, decoded in tables:
+                _report(decoded.warnings, f"{name}: ")
+                warned = warned or bool(decoded.warnings)
+            if format == "jsonl":
+                records += [{"input": name, "signature": decoded.table.signature,
+                             "warnings": len(decoded.warnings),
+                             "table": json.loads(render.as_json(decoded))}
+                            for name, _, decoded in tables]
+            elif format == "json":
+                records.append({"input": input, "tables": [
+                    {"name": name, **json.loads(render.as_json(decoded))}
+                    for name, _, decoded in tables]})
+            elif tables:
+                rendered = formats.dump([t[2] for t in tables], format, acpica=release,
+                                        names=[t[0] for t in tables], output=output)
+                # Binary formats were refused above: this is text.
+                text = rendered if isinstance(rendered, str) else rendered.decode("latin-1")
+                blocks.append(text if format == "acpidump" else f"==> {input} <==\n{text}")
+        except AcpiTablesError as exc:
+            failed = True
+            text = str(exc)
+            _err(f"{'' if text.startswith(input) else input + ': '}error: {text}")
+            if format in ("json", "jsonl"):
+                records.append({"input": input, "error": text})
+    if format == "jsonl":
+        result = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+    elif format == "json":
+        result = json.dumps({"inputs": records}, indent=2) + "\n"
+    else:
+        result = "\n".join(blocks)
+    if result:
+        write_output(output, result, force)
+    if failed or (strict and warned):
         raise typer.Exit(1)
 
 
@@ -433,7 +503,7 @@ def validate(
     elif format is FindingsFormat.jsonl:
         text = "".join(out.jsonl_record(r, f) for r, f in zip(reports, failed))
     elif format is FindingsFormat.sarif:
-        text = out.render_sarif(reports, __version__, out.reference_text())
+        text = out.render_sarif(reports, __version__)
     else:
         text = out.render_text(reports)
     write_output(output, text)
@@ -532,6 +602,13 @@ class MapFormat(str, Enum):
     json = "json"
 
 
+class MapManyFormat(str, Enum):
+    """map's formats: jsonl (a record per input) is for sweeps."""
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+
+
 class Compat(str, Enum):
     linux_7_2 = "linux-7.2"
     linux_7_1 = "linux-7.1"
@@ -616,8 +693,9 @@ def _span_text(span: Any, segment: int) -> str:
 
 @app.command("map", cls=_Command, epilog=MAP_EPILOG)
 def map_command(
-    input: Optional[str] = typer.Argument(None, metavar="[INPUT]", help="Description, table(s) or .dts/.dtb "
-                                          "(omit when giving DT property values)."),
+    inputs: Optional[list[str]] = typer.Argument(None, metavar="[INPUT...]", help="Descriptions, "
+                                                 "tables, dumps, directories, globs or .dts/.dtb "
+                                                 "(omit when giving DT property values)."),
     rid: Optional[str] = typer.Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
                                       "ssss:bb:dd.f or a requester ID (0x0010)."),
     segment: Optional[int] = typer.Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
@@ -632,7 +710,9 @@ def map_command(
                                  "segment as ranges."),
     msi: bool = typer.Option(False, "--msi", help="The MSI path (IORT ITS group / DT msi-map) "
                              "instead of the IOMMU."),
-    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
+    format: MapManyFormat = typer.Option(MapManyFormat.text, "-f", "--format", metavar="FORMAT",
+                                         help="Output format: text, json, jsonl (a record per "
+                                         "input)."),
     compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
                                   "of_map_id() to follow."),
     node: Optional[str] = typer.Option(None, "--node", metavar="NODE", help="DT: the host bridge node (path or "
@@ -644,15 +724,58 @@ def map_command(
     msi_map: Optional[str] = typer.Option(None, "--msi-map", metavar="CELLS", help="DT msi-map value."),
     msi_map_mask: Optional[str] = typer.Option(None, "--msi-map-mask", metavar="MASK",
                                                help="DT msi-map-mask value."),
+    topology: Optional[str] = typer.Option(None, "--topology", metavar="PATH", help="The machine's "
+                                           "PCI functions: a copy of /sys/bus/pci/devices (folder "
+                                           "or .tar[.gz]), a snapshot, or lspci -vmm -D / -tv text. "
+                                           "Names devices and applies Linux's DMA aliases; alone, "
+                                           "maps every function in it."),
 ) -> None:
     """Which IOMMU translates a device, with which ID -- or does it bypass?"""
     import json
     from .engine.pci import BdfError, format_bdf, parse_bdf
+    topo = None
+    if topology is not None:
+        from .mapping.topology_io import read_topology
+        try:
+            topo = read_topology(topology)
+        except AcpiTablesError as exc:
+            raise _fail(exc, f"{topology}: " if not str(exc).startswith(topology) else "") from None
+        if msi:
+            _err("error: --topology maps the IOMMU path; leave out --msi")
+            raise typer.Exit(2)
     chosen = sum(x is not None for x in (rid, device, address)) + all_ids
+    input = inputs[0] if inputs and len(inputs) == 1 else None
+    if topo is not None and inputs and len(inputs) > 1:
+        _err("error: --topology describes one machine: give one INPUT")
+        raise typer.Exit(2)
+    if topo is not None and chosen == 0 and (input is not None or any(
+            p is not None for p in (iommu_map, msi_map))):
+        m = _open_mapper(input, compat, node) if input is not None else _dt_from_values(
+            iommu_map, _int_option(iommu_map_mask, "--iommu-map-mask"), msi_map,
+            _int_option(msi_map_mask, "--msi-map-mask"), segment or 0, compat)
+        _topology_map(m, topo, input or "<command line>", format, segment)
+        return
     if chosen != 1:
         _err("error: give exactly one of --rid, --device, --address, --all")
         raise typer.Exit(2)
     props = (iommu_map, iommu_map_mask, msi_map, msi_map_mask)
+    inputs = list(inputs or [])
+    if inputs and (len(inputs) > 1 or format is MapManyFormat.jsonl
+                   or any(_is_glob(i) for i in inputs)):
+        if not all(p is None for p in props):
+            _err("error: give INPUT files, or DT property values (--iommu-map/--msi-map ...), "
+                 "not both")
+            raise typer.Exit(2)
+        if inputs.count("-") > 1:
+            _err("error: '-' (stdin) can be given once")
+            raise typer.Exit(2)
+        from . import batch
+        _map_many([n for a in inputs for n in (batch.glob_inputs(a) if _is_glob(a) else [a])],
+                  dict(rid=rid, segment=segment, device=device, address=address,
+                       input_id=input_id, all_ids=all_ids, msi=msi, compat=compat, node=node),
+                  format)
+        return
+    input = inputs[0] if inputs else None
     if (input is None) == all(p is None for p in props):
         _err("error: give an INPUT file, or DT property values (--iommu-map/--msi-map ...), "
              "not both")
@@ -666,7 +789,7 @@ def map_command(
     if all_ids:
         segs = [segment] if segment is not None else m.segments()
         result = {seg: m.segment_map(seg, msi).spans for seg in segs}
-        if format is MapFormat.json:
+        if format is MapManyFormat.json:
             typer.echo(json.dumps({"input": input, "path": "msi" if msi else "iommu",
                                    "segments": {str(seg): [s.as_dict() for s in spans]
                                                 for seg, spans in result.items()}}, indent=2))
@@ -687,8 +810,14 @@ def map_command(
             _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
             raise typer.Exit(2)
         seg = segment if segment is not None else (seg_in_rid or 0)
+        found = topo.get(seg, ident) if topo is not None else None
+        if found is not None:
+            _topology_map(m, topo, input, format, None, [found])
+            return
         r = m.lookup(ident, seg, msi)
         what = f"{format_bdf(ident, seg)} (RID 0x{ident:04x})"
+        if topo is not None:
+            what += " (not in the topology: no DMA aliases applied)"
     elif device is not None:
         if not hasattr(m, "lookup_device"):
             _err(f"error: --device needs an IORT; {input} is a {m.kind} input")
@@ -702,11 +831,187 @@ def map_command(
         base = _int_option(address, "--address")
         r = m.lookup_address(base)
         what = f"MMIO 0x{base:x}"
-    if format is MapFormat.json:
+    if format is MapManyFormat.json:
         typer.echo(json.dumps({"input": input, "device": what, **r.as_dict()}, indent=2))
     else:
         typer.echo(f"{what}: {r}")
     _skipped(m)
+
+
+def _topology_map(m, topo, input: str, format: "MapManyFormat", segment: Optional[int],
+                  devices: Optional[list] = None) -> None:
+    """map --topology: each function of the machine, over its DMA aliases."""
+    import json
+    from .mapping.topology import alias_text, device_result
+    devs = devices if devices is not None else [
+        d for d in topo if segment is None or d.segment == segment]
+    if format.value == "json":
+        typer.echo(json.dumps({"input": input, "topology": topo.source, "notes": topo.notes,
+                               "devices": [device_result(topo, m, d) for d in devs]}, indent=2))
+    else:
+        for d in devs:
+            typer.echo(f"{d.label()}: {topo.lookup(m, d)}{alias_text(topo, d)}")
+        for n in topo.notes:
+            _err(f"{topo.source}: note: {n}")
+    _skipped(m)
+
+
+def _map_many(inputs: list[str], opts: dict, format: "MapManyFormat") -> None:
+    """map over several inputs, each answered under its name, in order; one
+    that cannot be read or asked is named on stderr and the others still
+    answered; exit 1 when any failed (or had tables skipped)."""
+    import json
+    from .engine.pci import BdfError, format_bdf, parse_bdf
+    from .errors import InputError
+    from .mapping import io as mapper_io
+    rid, segment, msi = opts["rid"], opts["segment"], opts["msi"]
+    ident: Optional[int] = None
+    seg = 0
+    if rid is not None:  # one parse for every input: a bad --rid is a usage error
+        try:
+            seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x")
+                                          or rid.isdigit() else rid)
+        except (BdfError, ValueError) as exc:
+            _err(f"error: --rid: {exc}")
+            raise typer.Exit(2) from None
+        if seg_in_rid is not None and segment is not None and seg_in_rid != segment:
+            _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
+            raise typer.Exit(2)
+        seg = segment if segment is not None else (seg_in_rid or 0)
+    input_id = _int_option(opts["input_id"], "--id")
+    base = _int_option(opts["address"], "--address") if opts["address"] is not None else None
+    records: list[dict] = []
+    lines: list[str] = []
+    failed = False
+    for input in inputs:
+        name = "<stdin>" if input == "-" else input
+        try:
+            m = mapper_io.open_mapper(_stdin_as_file() if input == "-" else input,
+                                      opts["compat"].value, opts["node"])
+            for d in getattr(m, "skipped", ()):
+                _err(f"{name}: error: {d} (table skipped)")
+                failed = True
+            if opts["all_ids"]:
+                segs = [segment] if segment is not None else m.segments()
+                result = {s: m.segment_map(s, msi).spans for s in segs}
+                records.append({"input": name, "path": "msi" if msi else "iommu",
+                                "segments": {str(s): [x.as_dict() for x in spans]
+                                             for s, spans in result.items()}})
+                for s, spans in result.items():
+                    lines.append(f"{name}: segment {s} ({'MSI' if msi else 'IOMMU'}):")
+                    lines += ["  " + _span_text(x, s) for x in spans]
+                continue
+            if ident is not None:
+                r, what = m.lookup(ident, seg, msi), f"{format_bdf(ident, seg)} (RID 0x{ident:04x})"
+            elif opts["device"] is not None:
+                if not hasattr(m, "lookup_device"):
+                    raise InputError(f"--device needs an IORT; this is a {m.kind} input")
+                r, what = m.lookup_device(opts["device"], input_id, msi), opts["device"]
+            else:
+                if not hasattr(m, "lookup_address"):
+                    raise InputError(f"--address needs a VIOT; this is a {m.kind} input")
+                r, what = m.lookup_address(base), f"MMIO 0x{base:x}"
+            records.append({"input": name, "device": what, **r.as_dict()})
+            lines.append(f"{name}: {what}: {r}")
+        except AcpiTablesError as exc:
+            failed = True
+            text = str(exc)
+            if isinstance(exc, DescriptionError):
+                _report(exc.problems)
+            _err(f"{'' if text.startswith(name) else name + ': '}error: {text}")
+            records.append({"input": name, "error": text})
+    if format is MapManyFormat.json:
+        typer.echo(json.dumps({"inputs": records}, indent=2))
+    elif format is MapManyFormat.jsonl:
+        for rec in records:
+            typer.echo(json.dumps(rec, separators=(",", ":")))
+    else:
+        for line in lines:
+            typer.echo(line)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("explain", cls=_Command, epilog=MAP_EPILOG)
+def explain_command(
+    input: str = typer.Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
+    rid: Optional[str] = typer.Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
+                                      "ssss:bb:dd.f or a requester ID (0x0010)."),
+    segment: Optional[int] = typer.Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
+                                          "or the one written in --rid)."),
+    device: Optional[str] = typer.Option(None, "--device", metavar="PATH", help="Platform device by ACPI "
+                                         "path, e.g. '\\_SB_.PCI0.DEV0'."),
+    address: Optional[str] = typer.Option(None, "--address", metavar="ADDRESS", help="MMIO endpoint by base "
+                                          "address."),
+    input_id: Optional[str] = typer.Option(None, "--id", metavar="ID", help="With --device: an input ID."),
+    msi: bool = typer.Option(False, "--msi", help="The MSI path instead of the IOMMU."),
+    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
+    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
+                                  "of_map_id() to follow."),
+    node: Optional[str] = typer.Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
+) -> None:
+    """The walk Linux takes for one device, step by step, and its answer."""
+    import json
+    from .engine.pci import BdfError, parse_bdf
+    from .mapping import explain as ex
+    if sum(x is not None for x in (rid, device, address)) != 1:
+        _err("error: give exactly one of --rid, --device, --address")
+        raise typer.Exit(2)
+    m = _open_mapper(input, compat, node)
+    if rid is not None:
+        try:
+            seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x") or rid.isdigit() else rid)
+        except (BdfError, ValueError) as exc:
+            _err(f"error: --rid: {exc}")
+            raise typer.Exit(2) from None
+        if seg_in_rid is not None and segment is not None and seg_in_rid != segment:
+            _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
+            raise typer.Exit(2)
+        e = ex.explain_rid(m, ident, segment if segment is not None else (seg_in_rid or 0), msi)
+    elif device is not None:
+        e = ex.explain_device(m, device, _int_option(input_id, "--id"), msi)
+    else:
+        e = ex.explain_address(m, _int_option(address, "--address") or 0)   # given: not None
+    if format is MapFormat.json:
+        typer.echo(json.dumps({"input": input, **e.as_dict()}, indent=2))
+    else:
+        typer.echo(e.text())
+    _skipped(m)
+
+
+class GraphFormat(str, Enum):
+    dot = "dot"
+    mermaid = "mermaid"
+    svg = "svg"
+    png = "png"
+
+
+@app.command("graph", cls=_Command, epilog=MAP_EPILOG)
+def graph_command(
+    input: str = typer.Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
+    format: GraphFormat = typer.Option(GraphFormat.dot, "-f", "--format", metavar="FORMAT",
+                                       help="dot, mermaid, svg or png (svg/png need Graphviz)."),
+    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
+                                  "of_map_id() to follow."),
+    node: Optional[str] = typer.Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
+) -> None:
+    """Draw the topology: IOMMUs, MSI controllers, root complexes, devices, ID ranges."""
+    from .formats import graph
+    path = _stdin_as_file() if input == "-" else input
+    try:
+        g = graph.from_input(path, compat.value, node)
+        if format is GraphFormat.dot:
+            data: bytes | str = graph.to_dot(g)
+        elif format is GraphFormat.mermaid:
+            data = graph.to_mermaid(g)
+        else:
+            data = graph.render(g, format.value)
+            if format is GraphFormat.svg:
+                data = data.decode("utf-8")      # text: fine on a terminal, unlike PNG
+    except AcpiTablesError as exc:
+        raise _fail(exc, f"{input}: " if not str(exc).startswith(path) else "") from None
+    write_output(output, data)
 
 
 def _skipped(m) -> None:
@@ -847,6 +1152,51 @@ def _one_table(input: str, signature: Optional[str]) -> bytes:
         raise typer.BadParameter(f"{input} holds {len(src.tables)} tables ({names}); "
                                  f"choose one with --sig")
     return src.tables[0][1]
+
+
+RECONCILE_EPILOG = ("Exit status: 0 the kernel did what the tables say for every probed "
+                    "function; 1 a disagreement (or bad input); 2 usage error. Without "
+                    "SNAPSHOT, reads this machine's /sys (as root: config space and dmesg). "
+                    "See docs/reconcile.md.")
+
+
+@app.command(cls=_Command, epilog=RECONCILE_EPILOG)
+def reconcile(
+    snapshot: Optional[str] = typer.Argument(None, metavar="[SNAPSHOT]", help="An `acpitables "
+                                             "snapshot` / tools/iommu-snapshot.sh archive or "
+                                             "folder (default: this running system)."),
+    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT",
+                                     help="Output format: text, json."),
+) -> None:
+    """Did the kernel do what the firmware tables say? Device by device."""
+    import json
+    from . import reconcile as rec
+    try:
+        snap = rec.read_snapshot(snapshot) if snapshot is not None else \
+            rec.snapshot_from_tree(rec.live_tree(), "this system")
+        result = rec.reconcile(snap)
+    except AcpiTablesError as exc:
+        raise _fail(exc) from None
+    if format is MapFormat.json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        typer.echo(rec.render_text(result), nl=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command(cls=_Command, epilog="Exit status: 0 written; 1 cannot write; 2 usage error. "
+             "Run as root for config space and the kernel log. tools/iommu-snapshot.sh "
+             "takes the same archive without acpitables.")
+def snapshot(
+    output: str = typer.Argument(..., metavar="OUT.tar.gz", help="Where to write the archive "
+                                 "('-' for stdout)."),
+    force: bool = typer.Option(False, "--force", help="Write binary to a terminal."),
+) -> None:
+    """Save this system's ACPI tables, PCI functions, IOMMU groups and IOMMU
+    log lines, for `acpitables reconcile` or a bug report."""
+    from . import reconcile as rec
+    write_output(output, rec.tree_to_tar_gz(rec.live_tree()), force)
 
 
 @app.command("diff", cls=_Command, epilog=DIFF_EPILOG)

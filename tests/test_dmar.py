@@ -14,7 +14,7 @@ from acpitables import api
 from acpitables.errors import DescriptionError
 from acpitables.formats import render
 from acpitables.mapping.dmar import DmarMapper
-from acpitables.mapping.topology import Bridge, Topology, TranslatedIf
+from acpitables.mapping.pcitopo import Bridge, Topology, TranslatedIf
 
 ROOT = Path(__file__).resolve().parents[1]
 LINUXHW = ROOT.parent / "shared" / "corpus" / "linuxhw"

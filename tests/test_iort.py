@@ -339,10 +339,12 @@ def test_rule_errors_fail_the_build_with_their_place():
                                     "  mappings: [{input: 0, count: 0x10000, output: rc0}]")
     with pytest.raises(DescriptionError) as info:
         build(text)
-    [problem] = info.value.problems
+    # rc0 -> smmu -> rc0 is also a cycle (an error: Linux follows it forever).
+    problem, cycle = sorted(info.value.problems, key=lambda p: "cycle" in p.message)
     assert "mapping 0 goes to rc0, a Root Complex node; a SMMUv3 node maps to ITS Group" \
         in problem.message
     assert problem.path == "nodes[1].mappings[0].output"
+    assert "ID mappings form a cycle" in cycle.message
 
 
 def test_mapping_array_overlapping_the_name_is_an_error():
@@ -408,8 +410,12 @@ def test_smmu_v3_deviceid_index_rules():
     valid = ok.replace("flags: {cohacc_override: true}",
                        "flags: {cohacc_override: true, deviceid_valid: true}")
     assert build(valid.replace("event_gsiv: 0\n", "event_gsiv: 0x6a\n")).data
-    assert any("DeviceID valid is clear" in m for m in messages(
-        build(ok.replace("event_gsiv: 0\n", "event_gsiv: 0x6a\n")).warnings))
+    # DeviceID valid clear: the index is meaningless (a warning), so mapping
+    # 1 is no DeviceID mapping but a single mapping Linux's iort_id_map skips.
+    with pytest.raises(DescriptionError) as info:
+        build(ok.replace("event_gsiv: 0\n", "event_gsiv: 0x6a\n"))
+    assert any("DeviceID valid is clear" in m for m in messages(info.value.warnings))
+    assert [p.code for p in info.value.problems] == ["IORT-MAP-SINGLE"]
 
 
 def test_pmcg_rules():
@@ -535,3 +541,52 @@ def test_single_mapping_on_an_iwb_is_valid_but_on_an_rmr_is_odd():
            "  - {name: r, type: rmr, rmr_descriptors: [{base_address: 0x10000, length: 0x10000}],\n"
            "     mappings: [{single: true, output: s, output_base: 1}]}\n")
     assert [w.code for w in api.build(rmr).warnings] == ["IORT-MAP-SINGLE-ODD"]
+
+
+# --- nodes whose arrays overrun their Length (issue 10 item 3) ----------------
+
+from pathlib import Path as _Path  # noqa: E402
+
+from acpitables.engine.table import decode_table, encode_table  # noqa: E402
+
+_SHARED = _Path(__file__).resolve().parents[2] / "shared" / "corpus"
+FWTS_BROKEN = _SHARED / "fwts" / "iort-0001__acpidump-0002__IORT.bin"
+
+
+def test_node_with_arrays_past_its_length_keeps_its_bytes_and_gets_its_fixed_part_checked():
+    if not FWTS_BROKEN.is_file():
+        pytest.skip("fwts corpus not found")
+    data = FWTS_BROKEN.read_bytes()
+    dec = decode_table(data, iort.SPEC)
+    # The ITS group at 0x30: Length 0x20, 4 identifiers at node offset 0x14
+    # (read from the bytes: type 0, Length u16 at +1, its_count u32 at +16).
+    assert data[0x30] == 0 and struct.unpack_from("<H", data, 0x31)[0] == 0x20
+    assert struct.unpack_from("<I", data, 0x30 + 16)[0] == 4
+    node = next(n for n in dec.table.nodes if n.offset == 0x30)
+    assert node.raw and node.fields == {"data": data[0x30:0x50]}
+    overruns = [w for w in dec.warnings if w.code == "TABLE-NODE-ARRAY-OVERRUN"
+                and w.offset == 0x30]
+    assert overruns and all(w.severity == "error" for w in overruns)
+    built = encode_table(dec.table, iort.SPEC)  # still lossless, but for the checksum
+    assert built[:9] + built[10:] == data[:9] + data[10:dec.size]
+    codes = {(f.offset, f.code) for f in iort.check(dec.table)}
+    assert {(0x30, "IORT-NODE-REV"), (0x30, "IORT-ITS-MAPPINGS")} <= codes
+    assert (0x50, "IORT-MEM-ATTR") in codes and (0x50, "IORT-CCA") in codes
+
+
+QEMU_IORT = _SHARED / "qemu" / "aarch64-virt__IORT"
+
+
+@pytest.mark.parametrize("cca, flags, contradicts", [
+    (1, 0b00, True),   # CCA 1 with CPM 0
+    (0, 0b11, True),   # CCA 0 with CPM and DACS 1
+    (1, 0b01, False), (0, 0b01, False), (0, 0b00, False), (1, 0b11, False)])
+def test_contradictory_memory_properties_are_a_warning(cca, flags, contradicts):
+    if not QEMU_IORT.is_file():
+        pytest.skip("QEMU corpus not found")
+    table = decode_table(QEMU_IORT.read_bytes(), iort.SPEC).table
+    rc = next(n for n in table.nodes if n.type == 2)
+    rc.fields["memory_properties"].update(cache_coherency=cca, memory_flags=flags)
+    found = [f for f in iort.check(table) if f.code == "IORT-MEM-ATTR"]
+    assert bool(found) == contradicts
+    assert all(f.severity == "warning" and f.field == "memory_properties" for f in found)

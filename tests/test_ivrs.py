@@ -14,7 +14,7 @@ from acpitables import api
 from acpitables.errors import DescriptionError
 from acpitables.formats import render
 from acpitables.mapping.ivrs import IvrsMapper
-from acpitables.mapping.topology import TranslatedIf
+from acpitables.mapping.pcitopo import TranslatedIf
 from test_dmar import sdt
 
 ROOT = Path(__file__).resolve().parents[1]

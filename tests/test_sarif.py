@@ -127,3 +127,18 @@ def test_table_inside_acpidump_text_has_a_logical_location_not_a_byte_offset(tmp
     assert "region" not in location["physicalLocation"]
     assert location["logicalLocations"][0]["fullyQualifiedName"].startswith("VIOT/")
     assert error["properties"]["offset"] == broken_table()[1]
+
+
+def test_rule_help_comes_from_the_rule_registry_without_the_docs():
+    """An installed package has no docs/findings.md: the rules' help is the
+    registry's summary, severity and source."""
+    from acpitables.batch import Report
+    from acpitables.errors import Diagnostic
+    report = Report("t.aml", "t.aml", findings=[Diagnostic("error", "inverted",
+                                                           code="VIOT-RANGE-INVERTED")])
+    log = json.loads(findings.render_sarif([report], "0"))
+    jsonschema.Draft4Validator(SCHEMA).validate(log)
+    [rule] = log["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["id"] == "VIOT-RANGE-INVERTED"
+    assert "error" in rule["help"]["text"] and "viot" in rule["help"]["text"].lower()
+    assert rule["shortDescription"]["text"]

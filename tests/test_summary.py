@@ -81,5 +81,6 @@ def test_summary_of_many_inputs_keeps_going_past_a_broken_one(tmp_path):
     assert records[0]["status"] == "error" and "summary" not in records[0]
     assert records[1]["summary"]["segments"]["0"]["translated"]
     text = summary(str(broken), str(Q35)).stdout
-    assert text.startswith(f"{broken}: VIOT\n  error: ")
+    assert text.startswith(f"{broken}: VIOT\n  ")
+    assert text.splitlines()[1].count(": error[") == 1  # PLACE: severity[CODE]: message
     assert "\n  findings: 1 error, " in text

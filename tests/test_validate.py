@@ -96,8 +96,9 @@ def test_text_output_names_input_severity_place_and_code(tables):
     _, pos = broken_table()
     bad = run(str(tables["broken"]))
     line = next(l for l in bad.stdout.splitlines() if "inverted" in l)
-    assert line.startswith(f"{tables['broken']}: error: offset 0x{pos:X}, ")
-    assert "bdf_end" in line and line.endswith("]")
+    # errors.Diagnostic's form, the input's name first: PLACE: severity[CODE]: message
+    assert line.startswith(f"{tables['broken']}: offset 0x{pos:X}, ")
+    assert ", bdf_end: error[VIOT-RANGE-INVERTED]: BDF range " in line
     assert bad.stdout.splitlines()[-1].startswith(f"{tables['broken']}: 1 error")
 
 
@@ -216,7 +217,7 @@ def test_directory_with_a_broken_table_still_reports_the_good_ones(tmp_path):
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert f"{dump / 'VIOT'}: ok" in lines
-    assert any(l.startswith(f"{dump / 'VIOT1'}: error: ") for l in lines)
+    assert any(l.startswith(f"{dump / 'VIOT1'}: ") and ": error[" in l for l in lines)
     assert f"{dump / 'VIOT2'}: 1 warning" in lines
     assert not any("README" in l for l in lines)
     # sysfs order: VIOT, VIOT1, VIOT2
@@ -239,7 +240,8 @@ def test_globs_files_and_unreadable_inputs(tables, tmp_path):
 
 def test_stdin(tables):
     result = run("-", input=broken_table()[0])
-    assert result.exit_code == 1 and result.stdout.startswith("<stdin>: error: ")
+    assert result.exit_code == 1 and result.stdout.startswith("<stdin>: offset 0x")
+    assert ": error[VIOT-RANGE-INVERTED]: " in result.stdout
     assert run("-", input=GOOD.read_bytes()).stdout == "<stdin>: ok\n"
 
 

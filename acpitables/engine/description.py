@@ -9,10 +9,10 @@ byte for byte. Table modules turn the rest into nodes.
 from __future__ import annotations
 
 import json
+import re
 import reprlib
 from dataclasses import replace
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -112,6 +112,8 @@ def _get(data: Any, path: tuple) -> Any:
 def schema_path(name: str) -> str:
     """The shipped schema: inside the installed package (a wheel carries
     schemas/ there), else the source tree's top-level schemas/."""
+    from importlib import resources  # noqa: PLC0415 -- 18 ms a decode to text need not pay
+
     packaged = Path(str(resources.files("acpitables"))) / "schemas" / name
     if packaged.is_file():
         return str(packaged)
@@ -129,7 +131,12 @@ def declared_schema(schema_name: str) -> dict | None:
     table or node kind registered at run time validates too."""
     from .registry import TABLES  # noqa: PLC0415 -- the registry imports the table modules
 
-    for spec in TABLES.values():
+    # The table of that name first: the registry imports a table's module on
+    # lookup, and a VIOT build need not import the IORT declarations.
+    guess = schema_name.split(".", 1)[0].upper()
+    likely = [guess] if guess in TABLES else []
+    for sig in likely + [s for s in TABLES if s not in likely]:
+        spec = TABLES[sig]
         if spec.schema == schema_name and spec.schema_doc is not None:
             return spec.schema_doc()
     return None
@@ -141,7 +148,13 @@ def schema_problems(data: Any, schema_name: str, p: Problems) -> None:
     (`allOf` of `if <key> is X then ...`) is checked item by item against
     the one branch that applies, instead of every branch for every item:
     what makes a description of thousands of nodes validate in linear time
-    with a small constant."""
+    with a small constant.
+
+    A compiled yes/no check answers first; jsonschema (and its import) is
+    needed only to explain a description that fails it."""
+    fast = _fast_check(schema_name)
+    if fast is not None and fast(data):
+        return
     validator, dispatch = _validators(schema_name)
     for err in validator.iter_errors(data):
         _report_schema_error(err, p)
@@ -160,6 +173,18 @@ def schema_problems(data: Any, schema_name: str, p: Problems) -> None:
     specific = {e.path for e in p.errors[generic:]}
     p.errors[:generic] = [e for e in p.errors[:generic]
                           if not (e.path in specific and e.message.startswith("unknown key"))]
+
+
+@lru_cache(maxsize=None)
+def _fast_check(schema_name: str) -> Any:
+    """engine.schemacheck's predicate for this schema, or None when the
+    schema uses a keyword it does not implement (jsonschema then decides)."""
+    from . import schemacheck  # noqa: PLC0415
+
+    try:
+        return schemacheck.compile_schema(declared_schema(schema_name) or load_schema(schema_name))
+    except (schemacheck.Unsupported, KeyError, TypeError, re.error):
+        return None
 
 
 @lru_cache(maxsize=None)

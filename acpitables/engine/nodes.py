@@ -63,11 +63,18 @@ class Array:
 
     @property
     def elem_size(self) -> int:
-        return self.elem.sizeof() if self.elem is not None else 1
+        # construct's sizeof() walks the Struct on every call; the text view
+        # asks once per element (issue 11)
+        return _sizeof(self.elem) if self.elem is not None else 1
 
     @property
     def flag_map(self) -> dict[str, FlagSet]:
         return dict(self.flags)
+
+
+@lru_cache(maxsize=None)
+def _sizeof(elem: Construct) -> int:
+    return elem.sizeof()
 
 
 NodeArray = Array  # the name tables/iort.py used
@@ -298,26 +305,41 @@ class NodeKind(NodeType):
             else:
                 fields[sub.name] = values[sub.name]
         covered = [(0, fixed)]
+        # ctx["partial"]: the fixed part for the checks of a node kept raw;
+        # arrays that do not fit are left out and listed, not raised.
+        partial = ctx.get("partial", False)
+        overruns: list[TableError] = []
         for arr in self.arrays:
             off = fields[arr.offset] if arr.offset else fixed
             if arr.elem is None:
                 end = blob.find(b"\0", off)
                 if end < 0:
-                    raise TableError(f"{arr.key} has no NUL terminator inside the node",
+                    exc = TableError(f"{arr.key} has no NUL terminator inside the node",
                                      offset=where + off, field=arr.key)
+                    if partial:
+                        overruns.append(exc)
+                        continue
+                    raise exc
                 fields[arr.key] = blob[off:end].decode("latin-1")
                 covered.append((off, end + 1))
                 continue
             n = 1 if arr.count is None else counts[arr.count]
             size = n * arr.elem_size  # bounds-checked before any list is built
             if n and (off < 0 or off + size > len(blob)):
-                raise TableError(f"{n} {arr.key} entries at node offset 0x{off:X} "
+                exc = TableError(f"{n} {arr.key} entries at node offset 0x{off:X} "
                                  f"({size} bytes) run past the node end (0x{len(blob):X})",
                                  offset=where + off, field=arr.offset or arr.key)
+                if partial:
+                    overruns.append(exc)
+                    continue
+                raise exc
             items = parse_array(arr.elem, blob, off, n)
             fields[arr.key] = items[0] if arr.single else items
             if size:
                 covered.append((off, off + size))
+        if partial:
+            fields["_counts"], fields["_overruns"] = counts, overruns
+            return fields
         gaps = gaps_of(blob, covered)
         if gaps:
             fields["gaps"] = gaps

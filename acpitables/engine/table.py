@@ -33,6 +33,10 @@ NODE_UNKNOWN = rule("TABLE-NODE-UNKNOWN", "warning", "table specification",
                     "Unknown node type, kept as raw bytes")
 NODE_UNDECODABLE = rule("TABLE-NODE-UNDECODABLE", "error", "table specification",
                         "Node of a known type that cannot be decoded, kept as raw bytes")
+NODE_ARRAY_OVERRUN = rule("TABLE-NODE-ARRAY-OVERRUN", "error",
+                          "table specification; Linux reads the bytes after the node",
+                          "An array runs past the node Length (node kept as raw bytes; "
+                          "its fixed part is checked)")
 TRAILING = rule("TABLE-TRAILING", "warning", "table specification",
                 "Bytes after the last node, inside Length")
 REF_DANGLING = rule("TABLE-REF-DANGLING", "error", "table specification",
@@ -105,6 +109,10 @@ class Node:
     name: str = ""
     offset: int | None = None  # where a decoded node was found
     raw: bool = False  # kept as bytes (unknown or unparseable type)
+    # A raw node of a known kind whose fixed part fits but whose arrays do
+    # not: that fixed part (and the arrays that fit), for the checks only.
+    # The bytes in fields["data"] stay what builds, so the round trip holds.
+    partial: dict | None = field(default=None, compare=False, repr=False)
     length_override: int | None = None  # Length field that differs from the bytes present
     # The node's declaration (None: raw, or not yet compiled/decoded).
     kind: "NodeType | None" = field(default=None, compare=False, repr=False)
@@ -441,10 +449,17 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
                 node.fields = ntype_spec.parse(blob, spec, {"offset": pos, "table": table})
                 node.kind = ntype_spec
             except (TableError, ConstructError) as exc:
-                why = exc.diagnostic.message if isinstance(exc, TableError) else str(exc)
-                warn(NODE_UNDECODABLE, f"{ntype_spec.label} node cannot be decoded ({why}); kept as raw bytes",
-                     offset=pos, node=label)
                 node.raw, node.fields = True, {"data": blob}
+                node.partial = _fixed_part(ntype_spec, blob, spec, pos, table)
+                if node.partial is None:
+                    why = exc.diagnostic.message if isinstance(exc, TableError) else str(exc)
+                    warn(NODE_UNDECODABLE, f"{ntype_spec.label} node cannot be decoded ({why}); "
+                         "kept as raw bytes", offset=pos, node=label)
+                else:
+                    for over in node.partial.pop("_overruns"):
+                        warn(NODE_ARRAY_OVERRUN, f"{ntype_spec.label} node: "
+                             f"{over.diagnostic.message}; kept as raw bytes (its fixed part "
+                             "is checked)", offset=pos, node=label, field=over.diagnostic.field)
         table.nodes.append(node)
         pos += nlen
         index += 1
@@ -472,6 +487,17 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
             else:
                 assign_path(node.fields, path, Ref(name=target.name))
     return Decoded(table, warnings, length, spec, header_values, data)
+
+
+def _fixed_part(kind: NodeType, blob: bytes, spec: TableSpec, pos: int,
+                table: Table) -> dict | None:
+    """A node's fixed part when only its arrays overrun its Length (fwts
+    still checks that part, Linux still reads it); None otherwise."""
+    try:
+        fields = kind.parse(blob, spec, {"offset": pos, "table": table, "partial": True})
+    except (TableError, ConstructError):
+        return None
+    return fields if fields.get("_overruns") else None
 
 
 def type_name(spec: TableSpec, node: Node) -> str:

@@ -8,6 +8,7 @@ say file:line:col. Only plain data is ever constructed.
 """
 from __future__ import annotations
 
+import gc
 import re
 import reprlib
 from typing import Any
@@ -178,26 +179,32 @@ class _LoadProblem(Exception):
 
 # Bounds on what a description may expand to: aliases can make a few lines
 # stand for billions of values ("billion laughs"), and deep nesting would
-# exhaust the stack of every later pass.
+# exhaust the stack of every later pass. MAX_VALUES bounds the values that
+# aliases add (every value reached again through an alias, counted as often
+# as it is reached), not the values written out: those cost memory in
+# proportion to the text, and a valid IORT of 100,000 ID mappings is a
+# description of ~600,000 of them.
 MAX_DEPTH = 32
 MAX_VALUES = 200_000
 
 
-def _shape(obj: Any, depth: int, memo: dict) -> tuple[int, int]:
+def _shape(obj: Any, depth: int, memo: dict, aliased: list) -> tuple[int, int]:
     """(values, height) of obj with aliases expanded; shared objects are
-    measured once, so this is linear in the document, not in its expansion."""
+    measured once, so this is linear in the document, not in its expansion.
+    aliased[0] accumulates the values that repeated (aliased) objects add."""
     if not isinstance(obj, (dict, list)):
         return 1, 0
     if depth > MAX_DEPTH:
         raise _LoadProblem(f"nesting deeper than {MAX_DEPTH} levels", getattr(obj, "mark", (1, 1)))
     if id(obj) in memo:
         values, height = memo[id(obj)]
+        aliased[0] += values
     else:
         values, height = 1, 0
         for child in (obj.values() if isinstance(obj, dict) else obj):
-            v, h = _shape(child, depth + 1, memo)
+            v, h = _shape(child, depth + 1, memo, aliased)
             values, height = values + v, max(height, h + 1)
-            if values > MAX_VALUES:
+            if aliased[0] > MAX_VALUES:
                 break
         memo[id(obj)] = values, height
     if depth + height > MAX_DEPTH:
@@ -284,9 +291,19 @@ def load(text: str | bytes, filename: str = "<description>") -> Any:
             text = decode_text(bytes(text))
         _check_characters(text)
         _check_nesting(text)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - our loader is a SafeLoader
-        values, _ = _shape(data, 0, {})
-        if values > MAX_VALUES:
+        # The cyclic collector would rescan the young, growing tree again and
+        # again (the load is superlinear with it on); nothing built here is
+        # cyclic, so pause it for the load only (not the whole command: memory).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            data = yaml.load(text, Loader=_Loader)  # noqa: S506 - our loader is a SafeLoader
+        finally:
+            if collecting:
+                gc.enable()
+        aliased = [0]
+        _shape(data, 0, {}, aliased)
+        if aliased[0] > MAX_VALUES:
             raise _LoadProblem(f"the description expands to more than {MAX_VALUES} values "
                                "(through YAML aliases?)", getattr(data, "mark", (1, 1)))
         return data
@@ -348,7 +365,9 @@ def format_path(path: tuple) -> str:
     return out
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML has it (the pure-Python one was most of a
+# decode to YAML); the representers below are Python and the same either way.
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     pass
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 from urllib.parse import quote
@@ -33,18 +34,14 @@ def _where(diag) -> str:
 
 
 def finding_line(diag, report: Report) -> str:
-    """`name: severity: where: message [CODE]` for a table, and the
-    compiler form `file:line:col: severity: path: message [CODE]` for a
-    description."""
-    code = f" [{diag.code or UNCODED}]"
-    if report.kind == "description" or diag.line is not None:
-        where = diag.file or report.input
-        if diag.line is not None:
-            where += f":{diag.line}:{diag.col}" if diag.col is not None else f":{diag.line}"
-        path = f"{diag.path}: " if diag.path else ""
-        return f"{where}: {diag.severity}: {path}{diag.message}{code}"
-    place = _where(diag)
-    return f"{report.input}: {diag.severity}: {place + ': ' if place else ''}{diag.message}{code}"
+    """The one finding form, errors.Diagnostic's `PLACE: severity[CODE]:
+    message`, with the input's name in front for a table
+    (`name: offset 0x30, rc0, mappings.2: warning[CODE]: message`) and the
+    description's file:line:col as the place for a description."""
+    diag = replace(diag, code=diag.code or UNCODED)
+    if report.kind == "description" or diag.line is not None or diag.path is not None:
+        return str(replace(diag, file=diag.file or report.input))
+    return f"{report.input}: {diag}"
 
 
 def verdict(report: Report) -> str:
@@ -184,12 +181,23 @@ def _sarif_result(diag, report: Report, artifact: int | None) -> dict:
     return result
 
 
+def registry_help() -> dict[str, str]:
+    """code -> help text from the engine's rule registry (engine/checks.py),
+    which every installed copy has: summary, then severity and source."""
+    from ..engine.checks import RULES
+    from ..engine.registry import TABLES  # noqa: F401 -- imports the table modules' rules
+    return {code: f"{r.summary.rstrip('.')}. Severity {r.severity}; source: {r.source}."
+            for code, r in RULES.items()}
+
+
 def render_sarif(reports: list[Report], version: str, reference: str | None = None,
                  help_uri: str | None = None) -> str:
-    """One SARIF log, one run: a rule per code seen (help text from the code
-    reference), a result per finding, an artifact per file; inputs that could
-    not be read become tool execution notifications."""
-    helps = rule_help(reference)
+    """One SARIF log, one run: a rule per code seen (help text from the rule
+    registry; `reference`, a findings page's text, overrides it), a result
+    per finding, an artifact per file; inputs that could not be read become
+    tool execution notifications."""
+    helps = registry_help()
+    helps.update(rule_help(reference))
     artifacts: list[dict] = []
     artifact_index: dict[str, int] = {}
     rules: list[dict] = []
@@ -241,13 +249,3 @@ def render_sarif(reports: list[Report], version: str, reference: str | None = No
                      "artifacts": artifacts, "invocations": [invocation],
                      "results": results, "columnKind": "unicodeCodePoints"}]}
     return json.dumps(log, indent=2) + "\n"
-
-
-def reference_text() -> str | None:
-    """The generated code reference (docs/findings.md) when this is a source
-    checkout; an installed package without it gives rules without help."""
-    path = Path(__file__).resolve().parents[2] / "docs" / "findings.md"
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return None

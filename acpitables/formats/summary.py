@@ -8,6 +8,7 @@ the tables' references itself, so it says what Linux decides.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..engine.pci import format_bdf
@@ -117,7 +118,9 @@ def render_text(reports: list) -> str:
                 lines.append("  no PCI segment described"
                              + (f" ({s['mapping_error']})" if "mapping_error" in s else ""))
         elif r.findings:  # not walkable: say why, the summary has nothing else
-            lines += [f"  {f.severity}: {f.message}" for f in r.findings if f.severity == "error"]
+            # The one finding form (errors.Diagnostic): PLACE: severity[CODE]: message
+            lines += [f"  {replace(f, code=f.code or 'UNCODED')}" for f in r.findings
+                      if f.severity == "error"]
         counts = r.counts()
         lines.append("  findings: " + ", ".join(f"{n} {sev}" + ("s" if n != 1 else "")
                                                 for sev, n in counts.items()))

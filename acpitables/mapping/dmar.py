@@ -11,7 +11,7 @@ source-id).
 
 What a table alone cannot say -- where a multi-hop path ends, which buses
 a bridge scope covers -- comes from a Topology; without one the answer
-says what it assumes (mapping/topology.py). Without a topology a bridge's
+says what it assumes (mapping/pcitopo.py). Without a topology a bridge's
 secondary bus is only known to be above the bridge's own bus, so devices
 on the root buses get exact answers.
 
@@ -27,7 +27,7 @@ from ..engine.table import Node, Table
 from ..tables import dmar as declared
 from .results import (RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Result, Span,
                       TableMapper, Translated, paint)
-from .topology import Topology, assuming, bdf
+from .pcitopo import Topology, assuming, bdf
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 `DtMap` is one host bridge's map property (+ mask) with the phandle targets
 it names; `DtMapper` is a set of host bridges (one per PCI segment) and
-answers like the ACPI engines in mapper.py. Semantics: semantics.md 1.1.
+answers like the ACPI engines (mapping/results.py). Semantics: Linux drivers/of/base.c of_map_id().
 
     compat="linux-7.2" (default: current Linux)  variable-size entries after
         the target's #iommu-cells / #msi-cells (missing: 1), wrap-safe ends,
@@ -96,8 +96,23 @@ class DtMap:
     def _everything(self, result) -> list[Span]:
         return [Span(0, U32, result)]
 
-    def _compile(self) -> list[Span]:
+    def _compile(self, trace=None, focus: int = 0) -> list[Span]:
+        """The masked ID space as spans; with a trace (explain), the entries
+        read for the one masked ID `focus` are recorded as of_map_id reads
+        them."""
         legacy = self.compat != "linux-7.2"
+        notes: list[tuple[int, str, str]] = []        # (cell, action, text) in entry order
+        rule_note: list[int] = []                     # rule -> its note
+
+        def rule(lo: int, hi: int, payload, text: str = "") -> None:
+            # an entry's note: its range test, or why the entry is bad
+            if trace is not None:
+                covers = lo <= focus <= hi
+                notes.append((entry, "match" if covers else "no-match",
+                              text + (f": 0x{lo:X} <= 0x{focus:X} <= 0x{hi:X} "
+                                      f"{'holds' if covers else 'fails'}" if text else str(payload))))
+            rules.append((lo, hi, payload))
+            rule_note.append(len(notes) - 1)
         if self.malformed:
             return self._everything(MapError("EINVAL", f"{self.owner}: {self.prop}: {self.malformed}"))
         if self.cells is None:
@@ -112,55 +127,64 @@ class DtMap:
         rules: list[tuple[int, int, object]] = []   # (lo, hi, Result or entry tuple)
         pos = 0
         while pos < len(c):
+            entry = pos
             if pos + 2 > len(c):
-                rules.append((0, U32, MapError("EINVAL", f"{self.owner}: {self.prop} ends in a "
-                                                "truncated entry")))
+                rule(0, U32, MapError("EINVAL", f"{self.owner}: {self.prop} ends in a "
+                                                "truncated entry"))
                 break
             base, ph = c[pos], c[pos + 1]
             where = f"{self.owner}: {self.prop} entry at cell {pos}"
             if base & ~self.mask & U32:
-                rules.append((0, U32, MapError("EFAULT", f"{where}: id-base 0x{base:X} lies "
-                                                f"outside the mask 0x{self.mask:X}")))
+                rule(0, U32, MapError("EFAULT", f"{where}: id-base 0x{base:X} lies "
+                                                f"outside the mask 0x{self.mask:X}"))
                 break
             target = self.targets.get(ph)
             ncells = 1
             if not one_cell:
                 if target is None:
-                    rules.append((0, U32, MapError("dangling-reference",
-                                                    f"{where}: phandle 0x{ph:X} names no node (ENODEV)")))
+                    rule(0, U32, MapError("dangling-reference",
+                                                    f"{where}: phandle 0x{ph:X} names no node (ENODEV)"))
                     break
                 ncells = 1 if target.cells is None else target.cells
                 if ncells > 16:
-                    rules.append((0, U32, MapError("EINVAL", f"{where}: {target.name} has "
-                                                    f"{ncells} cells (more than 16)")))
+                    rule(0, U32, MapError("EINVAL", f"{where}: {target.name} has "
+                                                    f"{ncells} cells (more than 16)"))
                     break
             if pos + 3 + ncells > len(c):
-                rules.append((0, U32, MapError("EINVAL", f"{where}: truncated entry")))
+                rule(0, U32, MapError("EINVAL", f"{where}: truncated entry"))
                 break
             out = tuple(c[pos + 2:pos + 2 + ncells])
             length = c[pos + 2 + ncells]
             pos += 3 + ncells
+            said = "" if trace is None else (
+                f"id-base 0x{base:X}, {target.name if target else f'phandle 0x{ph:X}'}, "
+                f"out-base {' '.join(f'0x{o:X}' for o in out) or '(none)'}, length 0x{length:X}")
             if length == 0:
+                if trace is not None:
+                    notes.append((entry, "skip", f"{said}: length 0, skipped"))
                 continue
             if legacy:
                 if base + length > U32:              # (base + length) mod 2^32 <= base
+                    if trace is not None:
+                        notes.append((entry, "skip", f"{said}: id-base + length wraps past "
+                                      f"2^32: {self.compat} never matches it"))
                     continue
                 hi = base + length - 1
             else:
                 hi = min(base + length - 1, U32)
             if target is None:                       # 7.1: found only on a match
-                rules.append((base, hi, MapError("dangling-reference",
-                                                 f"{where}: phandle 0x{ph:X} names no node")))
+                rule(base, hi, MapError("dangling-reference",
+                                                 f"{where}: phandle 0x{ph:X} names no node"), said)
             elif length > 1 and ncells > 1:
                 # of_map_id() refuses this before the IOMMU layer ever
                 # looks at the target's status
-                rules.append((base, hi, MapError("EINVAL", f"{where}: a {length}-ID range cannot "
-                                                 f"map onto {ncells}-cell specifiers")))
+                rule(base, hi, MapError("EINVAL", f"{where}: a {length}-ID range cannot "
+                                                 f"map onto {ncells}-cell specifiers"), said)
             elif not target.available:
-                rules.append((base, hi, Bypass(BypassReason.TARGET_UNAVAILABLE,
-                                               f"{target.name} is not available (status)")))
+                rule(base, hi, Bypass(BypassReason.TARGET_UNAVAILABLE,
+                                               f"{target.name} is not available (status)"), said)
             else:
-                rules.append((base, hi, (target, out, base)))
+                rule(base, hi, (target, out, base), said + " (range base .. base + length - 1)")
         gap: Result
         if self.compat == "linux-5.2":
             gap = MapError("EFAULT", f"no {self.prop} entry covers the ID (before Linux 5.3 a "
@@ -169,6 +193,24 @@ class DtMap:
             gap = Bypass(BypassReason.NO_MATCH, f"no {self.prop} entry of {self.owner} covers it")
         spans: list[Span] = []
         for a, b, win in paint(rules, 0, U32):
+            if trace is not None and a <= focus <= b:
+                # of_map_id reads the entries in order; the first that covers wins
+                upto = rule_note[win] if win is not None else len(notes) - 1
+                for cell, action, text in notes[:upto + 1]:
+                    trace.add(action, f"entry at cell {cell}: {text}", self.owner, cell=cell)
+                if win is None:
+                    trace.add("stop", str(gap), self.owner)
+                elif not isinstance(rules[win][2], tuple):
+                    trace.add("stop", str(rules[win][2]), self.owner)
+                else:
+                    target, out, base = rules[win][2]
+                    ids = " ".join(f"0x{(focus - base + o) & U32:X}" for o in out) or "(no cells)"
+                    trace.add("arithmetic", f"out-base + (0x{focus:X} - id-base 0x{base:X}) = "
+                              f"{ids}", self.owner, cell=notes[rule_note[win]][0],
+                              input=focus, id_base=base, out_base=list(out))
+                    trace.add("stop", f"the target {target.name} is the IOMMU"
+                              if not self.msi else f"the target {target.name} is the MSI "
+                              "controller", target.name)
             if win is None:
                 spans.append(Span(a, b, gap))
                 continue
@@ -206,9 +248,17 @@ class DtMap:
         r = self.id_map().lookup((ident & self.mask) & U32)
         return r
 
-    def rid_map(self) -> IntervalMap:
+    def rid_map(self, trace=None) -> IntervalMap:
         """The 16-bit RID space: masked IDs looked up (one bisect per span
-        when the mask keeps bits 0..15, else per RID)."""
+        when the mask keeps bits 0..15, else per RID). With a trace
+        (explain), only the RID trace.focus, compiled with the recorder."""
+        if trace is not None:
+            rid = trace.focus
+            masked = rid & self.mask & U32
+            trace.add("mask", f"{self.prop}-mask 0x{self.mask:X}: 0x{rid:04X} & 0x{self.mask:X} "
+                      f"= 0x{masked:X}", self.owner, input=rid, mask=self.mask, output=masked)
+            r = IntervalMap(self._compile(trace, masked), 0, U32).lookup(masked)
+            return IntervalMap([Span(rid, rid, r)])
         if self.mask & RID_MAX == RID_MAX:
             return IntervalMap(list(self.id_map().pieces(0, RID_MAX)))
         spans = [Span(rid, rid, self.lookup(rid)) for rid in range(RID_MAX + 1)]
@@ -241,11 +291,16 @@ class DtMapper(Mapper):
                 return h
         return None
 
-    def _segment_map(self, segment: int, msi: bool) -> IntervalMap:
+    def _segment_map(self, segment: int, msi: bool, trace=None) -> IntervalMap:
         h = self.host(segment)
         if h is None:
+            if trace is not None:
+                trace.add("stop", f"no host bridge for segment {segment}")
             return IntervalMap.undescribed(f"no host bridge for segment {segment}")
-        return (h.msi_map if msi else h.iommu_map).rid_map()
+        if trace is not None:
+            trace.add("start", f"segment {segment}: host bridge {h.path}, its "
+                      f"{'msi-map' if msi else 'iommu-map'}", h.path)
+        return (h.msi_map if msi else h.iommu_map).rid_map(trace)
 
     @classmethod
     def from_entries(cls, iommu_map=None, msi_map=None, iommu_map_mask=None, msi_map_mask=None,
@@ -521,7 +576,7 @@ def _entries(imap: IntervalMap, segment: int, prop: str) -> tuple[list[tuple[int
 def export_dt(mapper: Mapper) -> DtExport:
     """What a VIOT / IORT / description says, as iommu-map and msi-map.
     A VIOT IOMMU's own function is a bypass span, so it is left out (the
-    one-RID gap QEMU writes, semantics.md 3.3)."""
+    one-RID gap QEMU's hw/arm/virt.c writes into its iommu-map)."""
     exp = DtExport()
     for seg in mapper.segments():
         props: dict = {}

@@ -26,7 +26,7 @@ from ..engine.table import Node, Table
 from ..tables import ivrs as declared
 from .results import (RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Result, Span,
                       TableMapper, Translated)
-from .topology import Topology, assuming
+from .pcitopo import Topology, assuming
 
 ID_SPACE = RID_MAX + 1
 

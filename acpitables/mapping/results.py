@@ -1,7 +1,7 @@
 """acpitables.mapping.results -- the answers every mapper engine gives, and
 the spans they are computed over.
 
-One result type for every firmware format (semantics.md section 2.2):
+One result type for every firmware format:
 
     Translated(iommu, output_id, chain)   the IOMMU (or, on the MSI path, the
                                           MSI controller), the endpoint /
@@ -372,7 +372,7 @@ class Mapper:
     def lookup_aliases(self, rids: Sequence[int], segment: int = 0) -> Result:
         """A device with DMA aliases (own RID first): Linux stops at the
         first alias that does not translate; aliases on different IOMMUs are
-        an error (semantics.md section 2.2 rule 2)."""
+        an error (Linux: one device has one IOMMU)."""
         first: Translated | None = None
         ids: list[int] = []
         for rid in rids:

@@ -1,142 +1,184 @@
-"""acpitables.mapping.topology -- the PCI topology x86 tables need, and
-answers that depend on it.
+"""acpitables: mapping/topology.py -- a real PCI topology and Linux's DMA aliases.
 
-DMAR device scopes are routes from a root bus (a multi-hop path needs each
-bridge's secondary bus), and a bridge scope covers whatever is behind the
-bridge (its secondary..subordinate bus range); IVRS aliases are what a
-device behind a PCIe-to-PCI bridge issues. A table alone cannot say these;
-a `Topology` can. Without one, the engines still answer, and every answer
-that a topology could change carries an `assumption` saying which.
-
-A Topology is the bridges of each segment (RID, secondary and subordinate
-bus) and, optionally, the functions that exist. It is deliberately small:
-a richer source (sysfs, lspci) only has to produce these facts.
+Tables say which IOMMU translates a requester ID; which requester IDs a
+device really emits depends on the bridges above it.  Linux walks them in
+pci_for_each_dma_alias (drivers/pci/search.c) and hands every alias to the
+firmware lookup (IORT/VIOT); this module does the same walk over a topology
+read by topology_io (a sysfs snapshot or lspci text) and answers through
+Mapper.lookup_aliases, so a device behind a PCIe-to-PCI bridge comes out
+with the IDs Linux gives its IOMMU.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Iterator
 
-from ..engine.pci import format_bdf, parse_bdf
-from .results import Bypass, Translated
+from ..engine.pci import format_bdf
+from .results import Mapper, Result
+
+# PCI Express Capabilities register, Device/Port Type (PCIe base spec 7.5.3.2;
+# Linux PCI_EXP_TYPE_*).
+PCIE_TYPES = {0x0: "endpoint", 0x1: "legacy-endpoint", 0x4: "root-port", 0x5: "upstream-port",
+              0x6: "downstream-port", 0x7: "pcie-to-pci-bridge", 0x8: "pci-to-pcie-bridge",
+              0x9: "rc-integrated-endpoint", 0xA: "rc-event-collector"}
+PORTS = {"root-port", "upstream-port", "downstream-port"}
+
+# DMA alias quirks of drivers/pci/quirks.c, by (vendor, device).  Function
+# aliases: the device also issues DMA as another function of its slot
+# (quirk_dma_func0_alias / quirk_dma_func1_alias / quirk_fixed_dma_alias).
+# Bridge aliases: conventional bridges without a PCIe capability that still
+# alias like a PCIe-to-PCI bridge (quirk_use_pcie_bridge_dma_alias sets
+# PCI_DEV_FLAG_PCIE_BRIDGE_ALIAS).  Only entries checked against the source.
+_MARVELL_EXT, _TTI, _RICOH = 0x1B4B, 0x1103, 0x1180
+FUNC_ALIAS_QUIRKS: dict[tuple[int, int], tuple[int, str]] = {
+    **{(_RICOH, d): (0, "quirk_dma_func0_alias") for d in (0xE832, 0xE476)},
+    **{(_MARVELL_EXT, d): (1, "quirk_dma_func1_alias")
+       for d in (0x9120, 0x9123, 0x9125, 0x9128, 0x9130, 0x9170, 0x9172, 0x917A, 0x9182,
+                 0x9183, 0x91A0, 0x9215, 0x9220, 0x9230, 0x9235)},
+    **{(_TTI, d): (1, "quirk_dma_func1_alias") for d in (0x0642, 0x0645)},
+    (0x9005, 0x0285): (1 << 3, "quirk_fixed_dma_alias"),   # Adaptec: PCI_DEVFN(1, 0)
+}
+BRIDGE_ALIAS_QUIRKS: dict[tuple[int, int], str] = {
+    (0x1B21, 0x1080): "ASMedia ASM1083/1085",
+    (0x10E3, 0x8113): "Tundra 8113",
+    (0x1283, 0x8892): "ITE 8892",
+    (0x1283, 0x8893): "ITE 8893",
+    (0x8086, 0x244E): "Intel 82801 PCI bridge",
+}
+
+
+def bdf_key(segment: int, rid: int) -> str:
+    return format_bdf(rid, segment)
+
+
+@dataclass
+class PciDevice:
+    segment: int
+    rid: int                       # bus << 8 | devfn
+    vendor: int | None = None
+    device: int | None = None
+    cls: int | None = None         # 24-bit class code
+    name: str = ""                 # lspci's words, when known
+    pcie_type: str | None = None   # PCIE_TYPES value; None: no PCIe capability
+    pcie_known: bool = True        # False: the source cannot tell (lspci text)
+    secondary: int | None = None   # a bridge's secondary bus
+    subordinate: int | None = None
+    parent: str | None = None      # the upstream bridge's BDF; None on a root bus
+    driver: str | None = None
+    group: str | None = None       # /sys/kernel/iommu_groups name
+    iommu: str | None = None       # /sys/class/iommu name
+
+    @property
+    def bdf(self) -> str:
+        return bdf_key(self.segment, self.rid)
+
+    @property
+    def bus(self) -> int:
+        return self.rid >> 8
+
+    @property
+    def is_bridge(self) -> bool:
+        return self.secondary is not None or (self.cls is not None and self.cls >> 8 == 0x0604)
+
+    def label(self) -> str:
+        ids = f"[{self.vendor:04x}:{self.device:04x}]" if self.vendor is not None \
+            and self.device is not None else ""
+        return " ".join(x for x in (self.bdf, self.name, ids) if x)
 
 
 @dataclass(frozen=True)
-class Bridge:
-    rid: int            # the bridge function itself (bus << 8 | devfn)
-    secondary: int
-    subordinate: int
-    segment: int = 0
-    pcie_to_pci: bool = False  # a PCIe-to-PCI(-X) bridge: devices behind it alias to it
+class Alias:
+    rid: int
+    why: str        # which rule of pci_for_each_dma_alias produced it
+    via: str        # the device whose RID or bus gives the alias
 
 
+@dataclass
 class Topology:
-    """Bridges (and optionally the existing functions) of PCI segments."""
+    devices: dict[str, PciDevice] = field(default_factory=dict)
+    source: str = ""
+    notes: list[str] = field(default_factory=list)   # what the source could not tell
 
-    def __init__(self, bridges: Iterable[Bridge] = (),
-                 devices: Mapping[int, Iterable[int]] | None = None):
-        self.bridges: dict[tuple[int, int], Bridge] = {(b.segment, b.rid): b for b in bridges}
-        self.devices = {seg: set(rids) for seg, rids in (devices or {}).items()}
+    def __iter__(self) -> Iterator[PciDevice]:
+        return iter(sorted(self.devices.values(), key=lambda d: (d.segment, d.rid)))
 
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "Topology":
-        """{"bridges": [{"bdf": "00:1c.0", "secondary": 1, "subordinate": 1,
-        "pcie_to_pci": false}, ...], "devices": ["00:02.0", ...]}
-        (a segment may be written "ssss:bb:dd.f")."""
-        bridges = []
-        for b in data.get("bridges") or ():
-            seg, rid = parse_bdf(b["bdf"])
-            bridges.append(Bridge(rid, b["secondary"], b["subordinate"], seg or 0,
-                                  bool(b.get("pcie_to_pci"))))
-        devices: dict[int, set[int]] = {}
-        for text in data.get("devices") or ():
-            seg, rid = parse_bdf(text)
-            devices.setdefault(seg or 0, set()).add(rid)
-        for b in bridges:
-            devices.setdefault(b.segment, set()).add(b.rid)
-        return cls(bridges, devices if data.get("devices") else None)
+    def get(self, segment: int, rid: int) -> PciDevice | None:
+        return self.devices.get(bdf_key(segment, rid))
 
-    def bridge(self, segment: int, rid: int) -> Bridge | None:
-        return self.bridges.get((segment, rid))
+    def link_parents(self) -> None:
+        """Where a source gives no parent, the bridge whose bus range holds
+        the device's bus is its parent (the narrowest one)."""
+        bridges = [d for d in self.devices.values() if d.secondary is not None]
+        for d in self.devices.values():
+            if d.parent is not None:
+                continue
+            best = None
+            for b in bridges:
+                if b is d or b.segment != d.segment:
+                    continue
+                hi = b.subordinate if b.subordinate is not None else b.secondary
+                if b.secondary <= d.bus <= hi and (best is None or b.secondary > best.secondary):
+                    best = b
+            if best is not None:
+                d.parent = best.bdf
 
-    def exists(self, segment: int, rid: int) -> bool | None:
-        """Whether the function exists (None: the topology does not list
-        functions)."""
-        if not self.devices:
-            return None
-        return rid in self.devices.get(segment, set())
+    def upstream(self, dev: PciDevice) -> Iterator[PciDevice]:
+        seen = {dev.bdf}
+        while dev.parent is not None and dev.parent in self.devices and dev.parent not in seen:
+            dev = self.devices[dev.parent]
+            seen.add(dev.bdf)
+            yield dev
 
-    def route(self, segment: int, bus: int, hops: list[tuple[int, int]]) -> int | None:
-        """The RID a scope path names: the first hop is on `bus`, each further
-        hop on the secondary bus of the bridge before it. None when a hop
-        is no known bridge."""
-        rid = None
-        for i, (dev, fn) in enumerate(hops):
-            rid = bus << 8 | dev << 3 | fn
-            if i + 1 < len(hops):
-                b = self.bridge(segment, rid)
-                if b is None:
-                    return None
-                bus = b.secondary
-        return rid
+    def dma_aliases(self, dev: PciDevice) -> list[Alias]:
+        """The requester IDs Linux passes to the firmware lookup, in its order
+        (pci_for_each_dma_alias): own RID, quirk aliases of the same bus, then
+        one per bridge on the way to the root bus."""
+        out = [Alias(dev.rid, "own requester ID", dev.bdf)]
+        quirk = FUNC_ALIAS_QUIRKS.get((dev.vendor, dev.device))
+        if quirk is not None:
+            devfn = (dev.rid & 0xF8) | quirk[0] if quirk[1] != "quirk_fixed_dma_alias" else quirk[0]
+            out.append(Alias(dev.rid & 0xFF00 | devfn, f"DMA alias quirk ({quirk[1]})", dev.bdf))
+        for br in self.upstream(dev):
+            if br.pcie_type in PORTS or (not br.pcie_known and br.pcie_type is None):
+                continue      # PCIe ports forward the requester ID unchanged
+            if br.pcie_type == "pcie-to-pci-bridge" or (
+                    br.pcie_type is None and (br.vendor, br.device) in BRIDGE_ALIAS_QUIRKS):
+                sec = br.secondary if br.secondary is not None else 0
+                why = "PCIe-to-PCI bridge: secondary bus, devfn 0" if br.pcie_type else \
+                    f"bridge alias quirk ({BRIDGE_ALIAS_QUIRKS[(br.vendor, br.device)]}): " \
+                    "secondary bus, devfn 0"
+                out.append(Alias(sec << 8, why, br.bdf))
+            elif br.pcie_type == "pci-to-pcie-bridge":
+                out.append(Alias(br.rid, "PCI-to-PCIe bridge: the bridge's own requester ID",
+                                 br.bdf))
+            elif br.pcie_type is None:
+                out.append(Alias(br.rid, "conventional PCI bridge: the bridge's own requester ID",
+                                 br.bdf))
+        return out
 
-    def upstream(self, segment: int, rid: int) -> list[Bridge]:
-        """The bridges above a function, nearest first (dev->bus->self)."""
-        out: list[Bridge] = []
-        bus = rid >> 8
-        seen = set()
-        while True:
-            parent = next((b for b in self.bridges.values() if b.segment == segment
-                           and b.secondary == bus and b.rid not in seen), None)
-            if parent is None:
-                return out
-            out.append(parent)
-            seen.add(parent.rid)
-            bus = parent.rid >> 8
-
-
-# --- answers that depend on the topology --------------------------------------
-
-@dataclass(frozen=True)
-class TranslatedIf(Translated):
-    """Translated -- as far as the table says; `assumption` names what a
-    PCI topology could change."""
-
-    assumption: str = ""
-
-    def as_dict(self) -> dict:
-        return {**super().as_dict(), "assumption": self.assumption}
-
-    def __str__(self) -> str:
-        return f"{super().__str__()} (assuming {self.assumption})"
+    def lookup(self, mapper: Mapper, dev: PciDevice) -> Result:
+        """What the tables give the device, over all its DMA aliases, as Linux
+        asks them: the first alias that does not translate decides."""
+        rids: list[int] = []
+        for a in self.dma_aliases(dev):
+            if a.rid not in rids:      # Linux asks twice; the fwspec keeps one
+                rids.append(a.rid)
+        return mapper.lookup_aliases(rids, dev.segment)
 
 
-@dataclass(frozen=True)
-class BypassIf(Bypass):
-    """Bypass -- as far as the table says; see TranslatedIf."""
-
-    assumption: str = ""
-
-    def as_dict(self) -> dict:
-        return {**super().as_dict(), "assumption": self.assumption}
-
-    def __str__(self) -> str:
-        return f"{super().__str__()} (assuming {self.assumption})"
+def device_result(topo: Topology, mapper: Mapper, dev: PciDevice) -> dict:
+    """One device as map/explain/reconcile report it (JSON-ready)."""
+    r = topo.lookup(mapper, dev)
+    return {"device": dev.bdf, "name": dev.label(), **r.as_dict(),
+            "dma_aliases": [{"rid": a.rid, "bdf": bdf_key(dev.segment, a.rid), "why": a.why,
+                             "via": a.via} for a in topo.dma_aliases(dev)]}
 
 
-def assuming(result: Translated | Bypass, assumption: str) -> Translated | Bypass:
-    """The same answer, with the assumption it rests on."""
-    if not assumption:
-        return result
-    cls = TranslatedIf if isinstance(result, Translated) else \
-        BypassIf if isinstance(result, Bypass) else None
-    if cls is None:
-        return result
-    fields = {k: getattr(result, k) for k in result.__dataclass_fields__ if k != "assumption"}
-    return cls(**fields, assumption=assumption)
-
-
-def bdf(rid: int, segment: int = 0) -> str:
-    return format_bdf(rid, segment or None)
-
-
+def alias_text(topo: Topology, dev: PciDevice) -> str:
+    aliases = topo.dma_aliases(dev)
+    if len(aliases) == 1:
+        return ""
+    # The walk ends at the root bus: its last alias is what the IOMMU sees.
+    return "; DMA aliases " + ", ".join(
+        f"0x{a.rid:04X} ({a.why}{'' if a.via == dev.bdf else ', ' + a.via})" for a in aliases) \
+        + f"; its DMA reaches the root bus as 0x{aliases[-1].rid:04X}"

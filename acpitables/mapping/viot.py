@@ -110,15 +110,36 @@ class ViotMapper(TableMapper):
         return (self.role(iommu).match == MATCH_PCI_FUNCTION
                 and iommu.fields["segment"] == segment and iommu.fields["bdf"] == bdf)
 
-    def _segment_map(self, segment: int, msi: bool) -> IntervalMap:
+    def _segment_map(self, segment: int, msi: bool, trace=None) -> IntervalMap:
+        """With a trace (explain), the decisions about the RID trace.focus
+        are recorded as they are taken."""
         if msi:
+            if trace is not None:
+                trace.add("stop", "a VIOT says nothing about MSIs")
             return IntervalMap.undescribed("a VIOT says nothing about MSIs")
         # Rule order = priority: the LAST node in table order first.
         rules = []
+        notes: list[tuple[Node, str, bool]] = []     # explain: per node in rule order
+        rid = trace.focus if trace is not None else 0
         for n, iommu in reversed(self.ranges):
             f = n.fields
-            if f["segment_start"] <= segment <= f["segment_end"]:
+            seg_ok = f["segment_start"] <= segment <= f["segment_end"]
+            bdf_ok = f["bdf_start"] <= rid <= f["bdf_end"]
+            if trace is not None:
+                notes.append((n, f"segment {f['segment_start']}..{f['segment_end']} "
+                              f"{'holds' if seg_ok else 'fails'} for {segment}, BDF "
+                              f"0x{f['bdf_start']:04X}..0x{f['bdf_end']:04X} "
+                              f"{'holds' if bdf_ok else 'fails'} for 0x{rid:04X} (inclusive)",
+                              seg_ok and bdf_ok))
+            if seg_ok:
                 rules.append((f["bdf_start"], f["bdf_end"], (n, iommu)))
+        if trace is not None:
+            trace.add("start", f"segment {segment}, RID 0x{rid:04X}: the PCI range nodes, the "
+                      "last in the table first (viot_pci_dev_iommu_init walks a list built "
+                      "with list_add)")
+            for n in self.dropped:
+                trace.add("skip", "dropped at parse time: its output node is no VIOT IOMMU "
+                          "node", node_label(n), n.offset)
         dropped = [node_label(n) for n in self.dropped if self.role(n).match == MATCH_PCI_RANGE
                    and n.fields["segment_start"] <= segment <= n.fields["segment_end"]]
         gap = "no VIOT PCI range covers it"
@@ -126,17 +147,38 @@ class ViotMapper(TableMapper):
             gap += (f" (Linux drops {', '.join(dropped)}: output node is no VIOT IOMMU node)")
         spans: list[Span] = []
         for a, b, win in paint(rules, 0, RID_MAX, self._self_points(segment)):
+            here = trace is not None and a <= rid <= b
+            if here:
+                winner = rules[win][2][0] if win is not None else None
+                for n, text, ok in notes:
+                    trace.add("match" if ok else "no-match", text, node_label(n), n.offset)
+                    if n is winner:
+                        break
             if win is None:
+                if here:
+                    trace.add("stop", "no PCI range node covers it: no IOMMU, direct DMA")
                 spans.append(Span(a, b, Bypass(BypassReason.NO_MATCH, gap)))
                 continue
             n, iommu = rules[win][2]
             f = n.fields
             if a == b and self._is_self(iommu, segment, a):
+                if here:
+                    trace.add("self", f"the function {segment:04x}:{a >> 8:02x}:"
+                              f"{(a >> 3) & 0x1F:02x}.{a & 7} is the IOMMU itself: \"We're not "
+                              "translating ourself\"", node_label(iommu), iommu.offset)
                 spans.append(Span(a, b, Bypass(BypassReason.SELF,
                                                f"the function is {node_label(iommu)} itself")))
                 continue
             epid = (f["endpoint_start"] + ((segment - f["segment_start"]) << 16)
                     + (a - f["bdf_start"])) & U32
+            if here:
+                out = (epid + rid - a) & U32         # the span's endpoint ID, at this RID
+                trace.add("arithmetic", f"endpoint_start 0x{f['endpoint_start']:X} + ((segment "
+                          f"{segment} - segment_start {f['segment_start']}) << 16) + (0x{rid:04X}"
+                          f" - bdf_start 0x{f['bdf_start']:04X}) = 0x{out:X}", node_label(n),
+                          n.offset, input=rid, output=out)
+                trace.add("stop", f"output_node is the IOMMU {node_label(iommu)}: endpoint ID "
+                          f"0x{out:X}", node_label(iommu), iommu.offset, id=out)
             spans.append(Span(a, b, Translated(node_label(iommu), epid,
                                                (node_label(n), node_label(iommu)))))
         return IntervalMap(spans)
@@ -148,15 +190,28 @@ class ViotMapper(TableMapper):
                 pts += [n.fields["bdf"], n.fields["bdf"] + 1]
         return pts
 
-    def lookup_address(self, base: int) -> Result:
+    def lookup_address(self, base: int, trace=None) -> Result:
         """A platform device by the base of its first memory resource."""
+        def note(action: str, text: str, n: Node | None = None) -> None:
+            if trace is not None:
+                trace.add(action, text, node_label(n) if n is not None else None,
+                          n.offset if n is not None else None)
+        note("start", f"MMIO base 0x{base:X}: the MMIO endpoint nodes, the last in the "
+             "table first")
         for n, iommu in reversed(self.by_address):           # last node wins
-            if n.fields[MATCH_ADDRESS] == base:
+            ok = n.fields[MATCH_ADDRESS] == base
+            note("match" if ok else "no-match",
+                 f"base_address 0x{n.fields[MATCH_ADDRESS]:X} {'==' if ok else '!='} 0x{base:X}", n)
+            if ok:
                 if (self.role(iommu).match == MATCH_ADDRESS
                         and iommu.fields[MATCH_ADDRESS] == base):
+                    note("self", "the device is the IOMMU itself", iommu)
                     return Bypass(BypassReason.SELF, f"the device is {node_label(iommu)} itself")
+                note("stop", f"output_node is the IOMMU {node_label(iommu)}: endpoint ID "
+                     f"0x{n.fields['endpoint']:X} (the node's endpoint field)", iommu)
                 return Translated(node_label(iommu), n.fields["endpoint"],
                                   (node_label(n), node_label(iommu)))
+        note("stop", f"no MMIO endpoint node has base_address 0x{base:X}: direct DMA")
         for n in self.iommus:
             if self.role(n).match == MATCH_ADDRESS and n.fields[MATCH_ADDRESS] == base:
                 return Bypass(BypassReason.SELF, f"the device is {node_label(n)} itself")

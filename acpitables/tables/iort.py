@@ -403,7 +403,8 @@ MAP_TARGET = R("IORT-MAP-TARGET", "error", "DEN 0049 3.1; Linux iort_node_map_id
 MAP_FLAGS = R("IORT-MAP-FLAGS-RESERVED", "warning", "DEN 0049 table 4",
               "Reserved mapping flag bits are set")
 MAP_SINGLE = R("IORT-MAP-SINGLE", "error", "Linux iort_id_map",
-               "Single mapping on a node kind Linux skips it on (ITS group, SMMUv1/v2)")
+               "Single mapping Linux skips (on an ITS group or SMMUv1/v2; on an SMMUv3 or "
+               "PMCG unless it is the DeviceID mapping)")
 MAP_SINGLE_ODD = R("IORT-MAP-SINGLE-ODD", "warning", "DEN 0049 table 4",
                    "Single mapping on a node kind that does not use one (RMR)")
 MAP_WRAP = R("IORT-MAP-WRAP", "error", "Linux iort_id_map",
@@ -414,15 +415,29 @@ MAP_OVERLAP = R("IORT-MAP-OVERLAP", "warning", "Linux iort_node_map_id",
                 "Mappings of one node overlap; Linux uses the first match")
 ITS_EMPTY = R("IORT-ITS-EMPTY", "warning", "DEN 0049 table 11", "ITS group with no ITS IDs")
 COHERENCY = R("IORT-CCA", "warning", "DEN 0049 table 5", "Cache coherency neither 0 nor 1")
+MEM_ATTR = R("IORT-MEM-ATTR", "warning", "DEN 0049 table 5; fwts IORTMemAttrInvalid",
+             "Memory properties that contradict each other (CCA 1 with CPM 0, or CCA 0 with "
+             "CPM and DACS 1); Linux takes coherency from _CCA")
 ADDR_LIMIT = R("IORT-ADDR-LIMIT-ZERO", "warning", "Linux nc_dma_get_range / rc_dma_get_range",
                "Memory address size limit 0")
 NC_PATH_RULE = R("IORT-DEVICE-NAME", "warning", "Linux iort_match_node_callback",
                  "Device name not an absolute ACPI path; Linux never matches it")
+NC_MAP0_RANGE = R("IORT-NC-MAP0-RANGE", "warning", "Linux iort_node_get_id",
+                  "Named component whose mapping 0 is a range: Linux finds no IOMMU for it as "
+                  "a platform device (only a bus that passes an input ID uses ranges)")
+NC_MIXED_IOMMUS = R("IORT-NC-MIXED-IOMMUS", "error", "Linux iort_iommu_configure_id",
+                    "Single mappings of one named component reach different IOMMUs")
 RC_SEGMENT = R("IORT-RC-SEGMENT-DUPLICATE", "warning", "Linux iort_match_node_callback",
                "Two root complexes for one PCI segment; Linux uses the first")
 PASID_WIDTH = R("IORT-PASID-WIDTH", "warning", "DEN 0049 table 16",
                 "Max PASID width above 20 bits")
-SMMU_MODEL = R("IORT-SMMU-MODEL", "warning", "DEN 0049 tables 17-18", "Unknown SMMU model")
+# Linux's arm-smmu probe refuses a model it has no case for (-ENODEV): the
+# SMMU and every device behind it get no IOMMU. arm-smmu-v3 only picks
+# errata options by model and probes any.
+SMMU_MODEL = R("IORT-SMMU-MODEL", "error", "DEN 0049 table 17; Linux acpi_smmu_get_data",
+               "Unknown SMMUv1/v2 model (Linux's arm-smmu probe fails)")
+SMMU_V3_MODEL = R("IORT-SMMUV3-MODEL", "warning", "DEN 0049 table 18; Linux acpi_smmu_get_options",
+                  "Unknown SMMUv3 model")
 IRQ_FLAGS_RESERVED = R("IORT-IRQ-FLAGS-RESERVED", "warning", "DEN 0049 table 14",
                        "Reserved interrupt flag bits are set")
 HTTU = R("IORT-SMMUV3-HTTU", "warning", "DEN 0049 table 18", "HTTU override 3 is reserved")
@@ -454,8 +469,8 @@ IWB_MAPPINGS = R("IORT-IWB-MAPPINGS", "warning", "DEN 0049 issue E.g",
                  "IWB node without exactly one ID mapping")
 IWB_INDEX = R("IORT-IWB-INDEX-DUPLICATE", "error", "Linux iort_iwb_handle",
               "Two IWB nodes with the same IWB index")
-CYCLE = R("IORT-MAP-CYCLE", "warning", "Linux iort_node_map_id",
-          "ID mappings form a cycle")
+CYCLE = R("IORT-MAP-CYCLE", "error", "Linux iort_node_map_id",
+          "ID mappings form a cycle (Linux follows it with no hop limit)")
 
 REVISION_ISSUES = {3: "issue E.b", 7: "issue E.g"}
 NC_PATH = re.compile(r"\\[A-Z_][A-Z0-9_]{3}(\.[A-Z_][A-Z0-9_]{3})*")
@@ -512,6 +527,14 @@ def check(table: Table) -> list[Diagnostic]:
         c.out.append(PADDING("padding before the first node is not zero", offset=48,
                              field="padding"))
     for node in table.nodes:
+        if node.raw and node.partial is not None and node.type in NODE_TYPES:
+            # Arrays past the node Length (reported by the decoder): the fixed
+            # part still fits, and Linux and fwts read it. Layout and mapping
+            # checks need the arrays; the kind checks skip the ones missing.
+            kind = NODE_TYPES[node.type]
+            for fn in [_check_common] + KIND_CHECKS.get(kind.kind, []):
+                fn(c, node, node.partial)
+            continue
         kind = c.kind_of(node)
         if kind is None:
             continue
@@ -592,6 +615,7 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
     maps = f.get("mappings", [])
     allowed = kind.role.targets
     ranges = []
+    devid = kind.role.deviceid_index(f) if kind.role.deviceid_index is not None else None
     for j, m in enumerate(maps):
         where = f"mappings.{j}"
         out = c.target(m["output_reference"])
@@ -608,7 +632,13 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
                   f"0x{m['flags'] & ~1:X} of mapping {j} are set")
         if m["flags"] & 1:
             # Linux honours single mappings on endpoints and for the DeviceID.
-            if not kind.role.single_mappings and kind.role.deviceid_index is None:
+            if not kind.role.single_mappings and kind.role.deviceid_index is not None:
+                # SMMUv3/PMCG: only the DeviceID mapping may be single; Linux
+                # skips any other single mapping while translating.
+                if j != devid:
+                    c.add(MAP_SINGLE, node, f"{where}.flags", f"single mapping {j} is not the "
+                          f"{kind.label} node's DeviceID mapping (Linux skips it)")
+            elif not kind.role.single_mappings:
                 if kind.role.kind in (RoleKind.IOMMU, RoleKind.MSI_CONTROLLER):
                     c.add(MAP_SINGLE, node, f"{where}.flags", f"single mapping {j} is not "
                           f"allowed on a {kind.label} node (Linux skips it)")
@@ -640,9 +670,10 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
 
 @checks("its_group")
 def _check_its(c: _Context, node: Node, f: dict) -> None:
-    if f.get("mappings"):
+    # "_counts": a node kept raw, whose arrays may not have been decoded.
+    if f.get("mappings") or f.get("_counts", {}).get("mapping_count"):
         c.add(ITS_MAPPINGS, node, "mappings", "an ITS group has no ID mappings")
-    if not f.get("identifiers"):
+    if "identifiers" in f and not f["identifiers"]:
         c.add(ITS_EMPTY, node, "identifiers", "ITS group with no ITS identifiers")
 
 
@@ -652,6 +683,15 @@ def _check_memory(c: _Context, node: Node, f: dict) -> None:
     if mem.get("cache_coherency", 0) not in (0, 1):
         c.add(COHERENCY, node, "memory_properties", f"cache coherency "
               f"{mem['cache_coherency']} is neither 0 nor 1")
+    # fwts IORTMemAttrInvalid reads bit 0 of CCA (DEN 0049 table 5's rules).
+    cca, mflags = mem.get("cache_coherency", 0) & 1, mem.get("memory_flags", 0)
+    cpm, dacs = mflags & 1, (mflags >> 1) & 1
+    if cca and not cpm:
+        c.add(MEM_ATTR, node, "memory_properties", "memory properties contradict each other: "
+              "fully coherent (CCA 1) but the coherent path to memory flag (CPM) is 0")
+    elif not cca and cpm and dacs:
+        c.add(MEM_ATTR, node, "memory_properties", "memory properties contradict each other: "
+              "CPM and DACS are 1 (a coherent path and IWB-OWB-ISH outputs) but CCA is 0")
     if "memory_address_limit" in f and not f["memory_address_limit"]:
         c.add(ADDR_LIMIT, node, "memory_address_limit", "memory address size limit 0: "
               "Linux limits the device's DMA to a 1-byte range")
@@ -659,11 +699,38 @@ def _check_memory(c: _Context, node: Node, f: dict) -> None:
 
 @checks("named_component", "iwb")
 def _check_device_name(c: _Context, node: Node, f: dict) -> None:
-    name = f.get("device_name", "")
+    if "device_name" not in f:  # kept raw: its name runs past the node
+        return
+    name = f["device_name"]
     if not NC_PATH.fullmatch(name):
         c.add(NC_PATH_RULE, node, "device_name", f"device name '{name}' is not an absolute "
               "path of 4-character segments (like \\_SB_.PCI0.DEV0); Linux compares the "
               "full path and would never match it")
+
+
+@checks("named_component")
+def _check_platform_ids(c: _Context, node: Node, f: dict) -> None:
+    """A platform device is looked up by mapping index (0, 1, ... each a
+    single mapping) when its bus passes no input ID."""
+    maps = f.get("mappings")
+    if not maps:
+        return
+    if not maps[0]["flags"] & 1:
+        c.add(NC_MAP0_RANGE, node, "mappings.0.flags", "mapping 0 is a range, not a single "
+              "mapping: Linux finds no IOMMU for this device as a platform device (unless "
+              "its bus passes an input ID)")
+    iommus: dict[str, int] = {}
+    for j, m in enumerate(maps):
+        if not m["flags"] & 1:
+            break  # Linux stops at the first index that is no single mapping
+        out = c.target(m["output_reference"])
+        kind = c.kind_of(out)
+        if kind is not None and kind.role.kind is RoleKind.IOMMU:
+            iommus.setdefault(out.name, j)
+    if len(iommus) > 1:
+        names = ", ".join(f"{n} (mapping {j})" for n, j in iommus.items())
+        c.add(NC_MIXED_IOMMUS, node, "mappings", f"single mappings reach different IOMMUs: "
+              f"{names}; Linux gives a device one IOMMU and fails the others")
 
 
 @checks("root_complex")
@@ -680,12 +747,15 @@ def _check_rc(c: _Context, node: Node, f: dict) -> None:
 @checks("smmu")
 def _check_smmu(c: _Context, node: Node, f: dict) -> None:
     if f.get("model", 0) > 5:
-        c.add(SMMU_MODEL, node, "model", f"unknown SMMUv1/v2 model {f['model']}")
-    irqs = [("global_interrupts.nsg_irpt_flags", f["global_interrupts"]["nsg_irpt_flags"]),
-            ("global_interrupts.nsg_cfg_irpt_flags",
-             f["global_interrupts"]["nsg_cfg_irpt_flags"])]
+        c.add(SMMU_MODEL, node, "model", f"unknown SMMUv1/v2 model {f['model']} (Linux's "
+              "arm-smmu probe fails with -ENODEV)")
+    irqs = []
+    if "global_interrupts" in f:  # absent: kept raw, past the node
+        irqs = [("global_interrupts.nsg_irpt_flags", f["global_interrupts"]["nsg_irpt_flags"]),
+                ("global_interrupts.nsg_cfg_irpt_flags",
+                 f["global_interrupts"]["nsg_cfg_irpt_flags"])]
     for key in ("context_interrupts", "pmu_interrupts"):
-        irqs += [(f"{key}.{i}.flags", irq["flags"]) for i, irq in enumerate(f[key])]
+        irqs += [(f"{key}.{i}.flags", irq["flags"]) for i, irq in enumerate(f.get(key, ()))]
     for path, value in irqs:
         if value & ~IRQ_FLAGS.mask:
             c.add(IRQ_FLAGS_RESERVED, node, path, f"reserved interrupt flag bits "
@@ -699,7 +769,7 @@ def _check_smmu_v3(c: _Context, node: Node, f: dict) -> None:
     if (flags & 0x6) == 0x6:
         c.add(HTTU, node, "flags", "HTTU override 3 is reserved")
     if f.get("model", 0) > 2:
-        c.add(SMMU_MODEL, node, "model", f"unknown SMMUv3 model {f['model']}")
+        c.add(SMMU_V3_MODEL, node, "model", f"unknown SMMUv3 model {f['model']}")
     if rev < 1:
         return
     index = f.get("id_mapping_index", 0)
@@ -708,7 +778,7 @@ def _check_smmu_v3(c: _Context, node: Node, f: dict) -> None:
     if rev >= 5 and not flags & 0x10 and index:
         c.add(DEVID_INDEX_SET, node, "id_mapping_index", "DeviceID valid is clear, so the "
               f"DeviceID mapping index should be 0 (it is {index})")
-    if not meaningful:
+    if not meaningful or "mappings" not in f:  # no mappings decoded: kept raw
         return
     if index >= len(maps):
         c.add(DEVID_OVERFLOW, node, "id_mapping_index", f"DeviceID mapping index {index} but "
@@ -732,6 +802,8 @@ def _check_pmcg(c: _Context, node: Node, f: dict) -> None:
     if len(maps) > 1:
         c.add(PMCG_MAPPINGS, node, "mappings", f"a PMCG has at most one ID mapping, not "
               f"{len(maps)}")
+    if "mappings" not in f:  # kept raw: its mappings run past the node
+        return
     if not f.get("overflow_gsiv"):
         m = maps[0] if maps else None
         t = c.kind_of(c.target(m["output_reference"])) if m else None
@@ -750,10 +822,10 @@ def _check_rmr(c: _Context, node: Node, f: dict) -> None:
         c.add(RMR_REV2, node, "revision", "RMR node revision 2 (issue E.c) is deprecated and "
               "must not be used")
     descs = f.get("rmr_descriptors", [])
-    if not descs:
+    if not descs and "rmr_descriptors" in f:  # absent: kept raw, past the node
         c.add(RMR_NO_DESC, node, "rmr_descriptors", "an RMR node needs at least one memory "
               "range descriptor (Linux skips the node)")
-    if not maps:
+    if not maps and "mappings" in f:
         c.add(RMR_NO_MAPS, node, "mappings", "an RMR node needs ID mappings naming the stream "
               "IDs (Linux: FW_BUG Invalid ID mapping)")
     if ((f.get("flags", 0) >> 2) & 0xFF) > 5:
@@ -783,7 +855,7 @@ def _check_rmr(c: _Context, node: Node, f: dict) -> None:
 @checks("iwb")
 def _check_iwb(c: _Context, node: Node, f: dict) -> None:
     maps = f.get("mappings", [])
-    if len(maps) != 1:
+    if len(maps) != 1 and "mappings" in f:
         c.add(IWB_MAPPINGS, node, "mappings", f"an IWB normally has one ID mapping, not "
               f"{len(maps)}")
     idx = f.get("iwb_index", 0)

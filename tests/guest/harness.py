@@ -21,6 +21,7 @@ acpitables' answers.
 """
 from __future__ import annotations
 
+import base64
 import io
 import lzma
 import os
@@ -286,6 +287,10 @@ echo "@@DEFERRED"
 cat /sys/kernel/debug/devices_deferred
 echo "@@DMESG"
 dmesg | grep -i -e viot -e iort -e FW_BUG -e iommu -e smmu@@DMESGWORDS@@
+# The same state as an `acpitables snapshot` archive, for `acpitables reconcile`.
+echo "@@SNAPSHOT"
+TMPDIR=/tmp sh /iommu-snapshot.sh /tmp/snapshot.tar.gz >/dev/null && base64 /tmp/snapshot.tar.gz
+echo "@@ENDSNAPSHOT"
 echo "@@REPORT-END"
 poweroff -f
 """
@@ -299,6 +304,10 @@ def init_script(tables: tuple[str, ...] = TABLES, dmesg_words: tuple[str, ...] =
     return INIT.replace("@@TABLEGLOB@@", glob).replace("@@DMESGWORDS@@", words)
 
 
+# The script users run on machines without acpitables (docs/reconcile.md).
+SNAPSHOT_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "iommu-snapshot.sh"
+
+
 def build_initramfs(kernel: Kernel, busybox: Path, modules: list[str] = MODULES,
                     optional: list[str] = OPTIONAL_MODULES, init: str | None = None) -> bytes:
     cpio = Cpio()
@@ -307,6 +316,7 @@ def build_initramfs(kernel: Kernel, busybox: Path, modules: list[str] = MODULES,
     cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
     cpio.symlink("bin/sh", "busybox")
     cpio.file("init", (init or init_script()).encode(), 0o755)
+    cpio.file("iommu-snapshot.sh", SNAPSHOT_SCRIPT.read_bytes(), 0o755)
     names = []
     for name, data in module_closure(kernel, modules, optional):
         cpio.file(f"lib/modules/{name}", data)
@@ -366,6 +376,7 @@ class GuestView:
     dmesg: list[str] = field(default_factory=list)
     insmod_failed: list[str] = field(default_factory=list)
     argv: list[str] = field(default_factory=list)  # the QEMU command line
+    snapshot: bytes = b""  # tools/iommu-snapshot.sh's archive, run in the guest
 
     def fw_bugs(self, word: str = "") -> list[str]:
         return [line for line in self.dmesg
@@ -385,7 +396,7 @@ def parse_console(text: str, seconds: float) -> GuestView:
     body = text.split("@@BEGIN", 1)[1].split("@@REPORT-END", 1)[0]
     view = GuestView(console=text, seconds=seconds)
     view.insmod_failed = re.findall(r"@@INSMOD-FAILED (\S+)", text)
-    section, table, hexbuf = None, None, []
+    section, table, hexbuf, snap = None, None, [], []
     for line in body.splitlines():
         if line.startswith("@@UNAME "):
             view.uname = line.split(" ", 1)[1].strip()
@@ -397,8 +408,16 @@ def parse_console(text: str, seconds: float) -> GuestView:
             view.tables[table] = bytes.fromhex("".join(hexbuf))
             section = None
             continue
+        if line.startswith("@@ENDSNAPSHOT"):
+            view.snapshot = base64.b64decode("".join(snap))
+            section = None
+            continue
         if line.startswith("@@"):
             section = line[2:].strip()
+            snap = [] if section == "SNAPSHOT" else snap
+            continue
+        if section == "SNAPSHOT":
+            snap.append(line.strip())
             continue
         if section == "table":
             hexbuf.append(line.strip().replace(" ", ""))

@@ -1,0 +1,142 @@
+"""acpitables.mapping.pcitopo -- the bridge facts x86 tables need, and
+answers that depend on them (mapping/topology.py reads real topologies).
+
+DMAR device scopes are routes from a root bus (a multi-hop path needs each
+bridge's secondary bus), and a bridge scope covers whatever is behind the
+bridge (its secondary..subordinate bus range); IVRS aliases are what a
+device behind a PCIe-to-PCI bridge issues. A table alone cannot say these;
+a `Topology` can. Without one, the engines still answer, and every answer
+that a topology could change carries an `assumption` saying which.
+
+A Topology is the bridges of each segment (RID, secondary and subordinate
+bus) and, optionally, the functions that exist. It is deliberately small:
+a richer source (sysfs, lspci) only has to produce these facts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from ..engine.pci import format_bdf, parse_bdf
+from .results import Bypass, Translated
+
+
+@dataclass(frozen=True)
+class Bridge:
+    rid: int            # the bridge function itself (bus << 8 | devfn)
+    secondary: int
+    subordinate: int
+    segment: int = 0
+    pcie_to_pci: bool = False  # a PCIe-to-PCI(-X) bridge: devices behind it alias to it
+
+
+class Topology:
+    """Bridges (and optionally the existing functions) of PCI segments."""
+
+    def __init__(self, bridges: Iterable[Bridge] = (),
+                 devices: Mapping[int, Iterable[int]] | None = None):
+        self.bridges: dict[tuple[int, int], Bridge] = {(b.segment, b.rid): b for b in bridges}
+        self.devices = {seg: set(rids) for seg, rids in (devices or {}).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "Topology":
+        """{"bridges": [{"bdf": "00:1c.0", "secondary": 1, "subordinate": 1,
+        "pcie_to_pci": false}, ...], "devices": ["00:02.0", ...]}
+        (a segment may be written "ssss:bb:dd.f")."""
+        bridges = []
+        for b in data.get("bridges") or ():
+            seg, rid = parse_bdf(b["bdf"])
+            bridges.append(Bridge(rid, b["secondary"], b["subordinate"], seg or 0,
+                                  bool(b.get("pcie_to_pci"))))
+        devices: dict[int, set[int]] = {}
+        for text in data.get("devices") or ():
+            seg, rid = parse_bdf(text)
+            devices.setdefault(seg or 0, set()).add(rid)
+        for b in bridges:
+            devices.setdefault(b.segment, set()).add(b.rid)
+        return cls(bridges, devices if data.get("devices") else None)
+
+    def bridge(self, segment: int, rid: int) -> Bridge | None:
+        return self.bridges.get((segment, rid))
+
+    def exists(self, segment: int, rid: int) -> bool | None:
+        """Whether the function exists (None: the topology does not list
+        functions)."""
+        if not self.devices:
+            return None
+        return rid in self.devices.get(segment, set())
+
+    def route(self, segment: int, bus: int, hops: list[tuple[int, int]]) -> int | None:
+        """The RID a scope path names: the first hop is on `bus`, each further
+        hop on the secondary bus of the bridge before it. None when a hop
+        is no known bridge."""
+        rid = None
+        for i, (dev, fn) in enumerate(hops):
+            rid = bus << 8 | dev << 3 | fn
+            if i + 1 < len(hops):
+                b = self.bridge(segment, rid)
+                if b is None:
+                    return None
+                bus = b.secondary
+        return rid
+
+    def upstream(self, segment: int, rid: int) -> list[Bridge]:
+        """The bridges above a function, nearest first (dev->bus->self)."""
+        out: list[Bridge] = []
+        bus = rid >> 8
+        seen = set()
+        while True:
+            parent = next((b for b in self.bridges.values() if b.segment == segment
+                           and b.secondary == bus and b.rid not in seen), None)
+            if parent is None:
+                return out
+            out.append(parent)
+            seen.add(parent.rid)
+            bus = parent.rid >> 8
+
+
+# --- answers that depend on the topology --------------------------------------
+
+@dataclass(frozen=True)
+class TranslatedIf(Translated):
+    """Translated -- as far as the table says; `assumption` names what a
+    PCI topology could change."""
+
+    assumption: str = ""
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "assumption": self.assumption}
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} (assuming {self.assumption})"
+
+
+@dataclass(frozen=True)
+class BypassIf(Bypass):
+    """Bypass -- as far as the table says; see TranslatedIf."""
+
+    assumption: str = ""
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "assumption": self.assumption}
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} (assuming {self.assumption})"
+
+
+def assuming(result: Translated | Bypass, assumption: str) -> Translated | Bypass:
+    """The same answer, with the assumption it rests on."""
+    if not assumption:
+        return result
+    cls = TranslatedIf if isinstance(result, Translated) else \
+        BypassIf if isinstance(result, Bypass) else None
+    if cls is None:
+        return result
+    fields = {k: getattr(result, k) for k in result.__dataclass_fields__ if k != "assumption"}
+    return cls(**fields, assumption=assumption)
+
+
+def bdf(rid: int, segment: int = 0) -> str:
+    return format_bdf(rid, segment or None)
+
+
