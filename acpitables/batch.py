@@ -351,6 +351,8 @@ def _work_item(item: Item, summary: bool) -> list[Report]:
     try:
         if item.data is not None:
             data = item.data
+        elif item.path is None:     # expand() always gives one of the two
+            raise TypeError(f"{item.name}: an Item needs a path or data")
         else:
             try:
                 with open(item.path, "rb") as fh:

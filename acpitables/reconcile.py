@@ -155,8 +155,9 @@ def live_tree(root: str = "/", dmesg: bool = True) -> Tree:
             n = _link_name(os.path.join(d, attr))
             if n:
                 tree[f"{base}/{attr}"] = (n + "\n").encode()
-        if os.path.islink(os.path.join(d, "iommu")):
-            tree[f"{base}/iommu"] = (_link_name(os.path.join(d, "iommu")) + "\n").encode()
+        n = _link_name(os.path.join(d, "iommu"))    # None unless a symlink
+        if n is not None:
+            tree[f"{base}/iommu"] = (n + "\n").encode()
     gdir = os.path.join(sysfs, "kernel/iommu_groups")
     for g in sorted(os.listdir(gdir)) if os.path.isdir(gdir) else []:
         devs = os.path.join(gdir, g, "devices")
@@ -171,9 +172,9 @@ def live_tree(root: str = "/", dmesg: bool = True) -> Tree:
         n = _link_name(os.path.join(idir, name, "device"))
         if n:
             tree[f"iommu/{name}/device"] = (n + "\n").encode()
-    d = _read(os.path.join(sysfs, "kernel/debug/devices_deferred"))
-    if d is not None:
-        tree["deferred"] = d
+    deferred = _read(os.path.join(sysfs, "kernel/debug/devices_deferred"))
+    if deferred is not None:
+        tree["deferred"] = deferred
     if dmesg:
         lines = _dmesg()
         if lines is not None:

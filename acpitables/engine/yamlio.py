@@ -70,12 +70,14 @@ _CORE = {
 }
 _FIRST = {"bool": "tTfF", "null": ["~", "n", "N", ""], "int": "-+0123456789",
           "float": "-+0123456789."}
-for _kind in ("bool", "null", "int", "float"):
-    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_kind}", _CORE[_kind], list(_FIRST[_kind]))
+for _core in ("bool", "null", "int", "float"):
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_core}", _CORE[_core], list(_FIRST[_core]))
 
 
 def _core_scalar(loader: yaml.SafeLoader, node: yaml.Node, kind: str) -> str:
-    text = loader.construct_scalar(node)  # a located error if node is not a scalar
+    # a located error if node is not a scalar; PyYAML's stub types the
+    # parameter as the nodes it succeeds on, not the ones it is given
+    text = loader.construct_scalar(node)  # type: ignore[arg-type]
     if not _CORE[kind].match(text):
         what = {"int": "an integer", "float": "a number", "bool": "true or false",
                 "null": "null"}[kind]
@@ -220,9 +222,11 @@ def _check_nesting(text: str) -> None:
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             depth += 1
             if depth > MAX_DEPTH + 1:
+                # PyYAML's stub: Optional, since a hand-built event may lack
+                # one; every event the parser yields has its marks
                 mark = event.start_mark
                 raise _LoadProblem(f"nesting deeper than {MAX_DEPTH} levels",
-                                   (mark.line + 1, mark.column + 1))
+                                   (mark.line + 1, mark.column + 1))  # type: ignore[union-attr]
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1
 

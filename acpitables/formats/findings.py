@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 from urllib.parse import quote
 
 from ..batch import UNCODED, Report, finding_dict
@@ -45,7 +45,7 @@ def finding_line(diag, report: Report) -> str:
 
 
 def verdict(report: Report) -> str:
-    if report.status == "unreadable":
+    if report.error is not None:        # what status "unreadable" means
         return f"{report.error}" if report.error.startswith(report.input) else \
             f"{report.input}: {report.error}"
     if report.status == "skipped":
@@ -135,7 +135,7 @@ def rule_help(reference: str | None) -> dict[str, str]:
             m = code_re.search(s)
             if not m:
                 continue
-            body = []
+            body: list[str] = []
             for nxt in lines[i + 1:]:
                 if nxt.startswith("#"):
                     break
@@ -151,7 +151,7 @@ def _sarif_result(diag, report: Report, artifact: int | None) -> dict:
     result: dict = {"ruleId": diag.code or UNCODED, "level": LEVEL.get(diag.severity, "error"),
                     "message": {"text": diag.message}}
     phys: dict = {}
-    if artifact is not None:
+    if artifact is not None and report.file is not None:   # an artifact is a file
         phys["artifactLocation"] = {"uri": _uri(report.file), "index": artifact}
     region: dict = {}
     if diag.line is not None:
@@ -206,7 +206,7 @@ def render_sarif(reports: list[Report], version: str, reference: str | None = No
     notifications: list[dict] = []
     for r in reports:
         if r.status == "unreadable":
-            note = {"level": "error", "message": {"text": r.error}}
+            note: dict[str, Any] = {"level": "error", "message": {"text": r.error}}
             if r.file:
                 note["locations"] = [{"physicalLocation": {"artifactLocation":
                                                            {"uri": _uri(r.file)}}}]
@@ -216,7 +216,7 @@ def render_sarif(reports: list[Report], version: str, reference: str | None = No
         if r.file:
             if r.file not in artifact_index:
                 artifact_index[r.file] = len(artifacts)
-                art = {"location": {"uri": _uri(r.file)}}
+                art: dict[str, Any] = {"location": {"uri": _uri(r.file)}}
                 if r.kind == "description":
                     art["mimeType"] = "application/yaml"
                 elif not r.in_dump:
@@ -227,8 +227,8 @@ def render_sarif(reports: list[Report], version: str, reference: str | None = No
             code = diag.code or UNCODED
             if code not in rule_index:
                 rule_index[code] = len(rules)
-                rule = {"id": code, "defaultConfiguration":
-                        {"level": LEVEL.get(diag.severity, "error")}}
+                rule: dict[str, Any] = {"id": code, "defaultConfiguration":
+                                        {"level": LEVEL.get(diag.severity, "error")}}
                 text = helps.get(code) or (
                     "A finding that has no stable code yet." if code == UNCODED else None)
                 if text:
@@ -240,7 +240,7 @@ def render_sarif(reports: list[Report], version: str, reference: str | None = No
             res = _sarif_result(diag, r, index)
             res["ruleIndex"] = rule_index[code]
             results.append(res)
-    invocation = {"executionSuccessful": not notifications}
+    invocation: dict[str, Any] = {"executionSuccessful": not notifications}
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     log = {"$schema": SARIF_SCHEMA, "version": "2.1.0",

@@ -123,7 +123,7 @@ def _edge_label(key: str, elem: dict | None, top: bool) -> str:
 def _segment_key(match: str | None) -> bool:
     """A role that finds a host bridge by one segment-number field
     (IORT pci_segment_number, RIMT pcie_segment_number, ...)."""
-    return bool(match) and match.endswith("segment_number")
+    return match is not None and match.endswith("segment_number")
 
 
 def _ranges_text(spans: Sequence[Any]) -> str:

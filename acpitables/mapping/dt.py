@@ -51,6 +51,10 @@ class DtTarget:
     available: bool = True
 
 
+# A map entry that matched: (target, out-base cells, id-base).
+_Entry = tuple[DtTarget, tuple[int, ...], int]
+
+
 class DtMap:
     """One map property of one node. `cells` is the property as u32 cells
     (None: the property is absent)."""
@@ -104,7 +108,7 @@ class DtMap:
         notes: list[tuple[int, str, str]] = []        # (cell, action, text) in entry order
         rule_note: list[int] = []                     # rule -> its note
 
-        def rule(lo: int, hi: int, payload, text: str = "") -> None:
+        def rule(lo: int, hi: int, payload: Result | _Entry, text: str = "") -> None:
             # an entry's note: its range test, or why the entry is bad
             if trace is not None:
                 covers = lo <= focus <= hi
@@ -124,7 +128,7 @@ class DtMap:
                                              f"{4 * len(c)} bytes is not a multiple of 16"
                                              if c else f"{self.owner}: empty {self.prop}"))
         one_cell = legacy or self._legacy_heuristic()
-        rules: list[tuple[int, int, object]] = []   # (lo, hi, Result or entry tuple)
+        rules: list[tuple[int, int, Result | _Entry]] = []   # (lo, hi, Result or entry tuple)
         pos = 0
         while pos < len(c):
             entry = pos
@@ -198,15 +202,16 @@ class DtMap:
                 upto = rule_note[win] if win is not None else len(notes) - 1
                 for cell, action, text in notes[:upto + 1]:
                     trace.add(action, f"entry at cell {cell}: {text}", self.owner, cell=cell)
+                won = rules[win][2] if win is not None else None
                 if win is None:
                     trace.add("stop", str(gap), self.owner)
-                elif not isinstance(rules[win][2], tuple):
-                    trace.add("stop", str(rules[win][2]), self.owner)
+                elif not isinstance(won, tuple):
+                    trace.add("stop", str(won), self.owner)
                 else:
-                    target, out, base = rules[win][2]
-                    ids = " ".join(f"0x{(focus - base + o) & U32:X}" for o in out) or "(no cells)"
+                    target, out, base = won
+                    cells = " ".join(f"0x{(focus - base + o) & U32:X}" for o in out) or "(no cells)"
                     trace.add("arithmetic", f"out-base + (0x{focus:X} - id-base 0x{base:X}) = "
-                              f"{ids}", self.owner, cell=notes[rule_note[win]][0],
+                              f"{cells}", self.owner, cell=notes[rule_note[win]][0],
                               input=focus, id_base=base, out_base=list(out))
                     trace.add("stop", f"the target {target.name} is the IOMMU"
                               if not self.msi else f"the target {target.name} is the MSI "
@@ -216,7 +221,7 @@ class DtMap:
                 continue
             payload = rules[win][2]
             if not isinstance(payload, tuple):
-                spans.append(Span(a, b, payload))   # type: ignore[arg-type]  # a Result
+                spans.append(Span(a, b, payload))
                 continue
             target, out, base = payload
             off = a - base
@@ -398,7 +403,7 @@ def is_dt(path: str | Path) -> bool:
 
 
 def _words(prop) -> list[int] | None | str:
-    import fdt  # type: ignore[import-untyped]  # no stubs
+    import fdt  # no stubs: ignore_missing_imports in pyproject.toml
     if isinstance(prop, fdt.PropWords):
         return list(prop.data)
     if isinstance(prop, fdt.PropBytes):
@@ -422,7 +427,7 @@ def _tree_order(node, path: str):
 def mapper_from_dtb(data: bytes, compat: str = DEFAULT_COMPAT, node: str | None = None,
                     name: str = "<dtb>") -> DtMapper:
     """Host bridges with iommu-map or msi-map in a flattened tree."""
-    import fdt  # type: ignore[import-untyped]  # no stubs
+    import fdt  # no stubs: ignore_missing_imports in pyproject.toml
     try:
         tree = fdt.parse_dtb(data)
     except Exception as exc:  # noqa: BLE001 -- fdt raises plain exceptions on bad blobs

@@ -99,7 +99,7 @@ class IortMapper(TableMapper):
         """The byte offset (in the table) of a node's mapping entry."""
         arr = next((a for a in getattr(node.kind, "arrays", ()) if a.key == "mappings"), None)
         base = node.fields.get(arr.offset) if arr is not None and arr.offset else None
-        if node.offset is None or not isinstance(base, int):
+        if node.offset is None or arr is None or not isinstance(base, int):
             return None
         return node.offset + base + index * arr.elem_size
 

@@ -30,7 +30,8 @@ PORTS = {"root-port", "upstream-port", "downstream-port"}
 # alias like a PCIe-to-PCI bridge (quirk_use_pcie_bridge_dma_alias sets
 # PCI_DEV_FLAG_PCIE_BRIDGE_ALIAS).  Only entries checked against the source.
 _MARVELL_EXT, _TTI, _RICOH = 0x1B4B, 0x1103, 0x1180
-FUNC_ALIAS_QUIRKS: dict[tuple[int, int], tuple[int, str]] = {
+# Keyed as PciDevice holds (vendor, device): a lookup with an unknown (None) ID misses.
+FUNC_ALIAS_QUIRKS: dict[tuple[int | None, int | None], tuple[int, str]] = {
     **{(_RICOH, d): (0, "quirk_dma_func0_alias") for d in (0xE832, 0xE476)},
     **{(_MARVELL_EXT, d): (1, "quirk_dma_func1_alias")
        for d in (0x9120, 0x9123, 0x9125, 0x9128, 0x9130, 0x9170, 0x9172, 0x917A, 0x9182,
@@ -38,7 +39,7 @@ FUNC_ALIAS_QUIRKS: dict[tuple[int, int], tuple[int, str]] = {
     **{(_TTI, d): (1, "quirk_dma_func1_alias") for d in (0x0642, 0x0645)},
     (0x9005, 0x0285): (1 << 3, "quirk_fixed_dma_alias"),   # Adaptec: PCI_DEVFN(1, 0)
 }
-BRIDGE_ALIAS_QUIRKS: dict[tuple[int, int], str] = {
+BRIDGE_ALIAS_QUIRKS: dict[tuple[int | None, int | None], str] = {
     (0x1B21, 0x1080): "ASMedia ASM1083/1085",
     (0x10E3, 0x8113): "Tundra 8113",
     (0x1283, 0x8892): "ITE 8892",
@@ -112,13 +113,15 @@ class Topology:
         for d in self.devices.values():
             if d.parent is not None:
                 continue
-            best = None
+            best: PciDevice | None = None
+            best_sec = 0
             for b in bridges:
-                if b is d or b.segment != d.segment:
+                sec = b.secondary            # never None: `bridges` holds only those with one
+                if b is d or b.segment != d.segment or sec is None:
                     continue
-                hi = b.subordinate if b.subordinate is not None else b.secondary
-                if b.secondary <= d.bus <= hi and (best is None or b.secondary > best.secondary):
-                    best = b
+                hi = b.subordinate if b.subordinate is not None else sec
+                if sec <= d.bus <= hi and (best is None or sec > best_sec):
+                    best, best_sec = b, sec
             if best is not None:
                 d.parent = best.bdf
 

@@ -252,7 +252,8 @@ def parse_lspci_tree(text: str, source: str = "lspci -tv") -> Topology:
             stack = [(line.index("["), int(r[2], 16), None)]
             pos = r.end()
         while stack:
-            pos = _TREE_SKIP.match(line, pos).end()
+            skip = _TREE_SKIP.match(line, pos)      # `*`: always matches, maybe empty
+            pos = skip.end() if skip else pos
             t = _TREE_NODE.match(line, pos)
             if not t:
                 break
@@ -296,7 +297,7 @@ def parse_lspci_vmm(text: str, source: str = "lspci -vmm") -> Topology:
     lines, a blank line between functions.  No tree: bridges are unknown."""
     topo = Topology(source=source)
     for lineno, block in enumerate(re.split(r"\n\s*\n", text), 1):
-        fields = {}
+        fields: dict[str, str] = {}
         for line in block.splitlines():
             k, sep, v = line.partition(":")
             if sep:

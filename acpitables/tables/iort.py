@@ -531,8 +531,8 @@ def check(table: Table) -> list[Diagnostic]:
             # Arrays past the node Length (reported by the decoder): the fixed
             # part still fits, and Linux and fwts read it. Layout and mapping
             # checks need the arrays; the kind checks skip the ones missing.
-            kind = NODE_TYPES[node.type]
-            for fn in [_check_common] + KIND_CHECKS.get(kind.kind, []):
+            partial_kind = NODE_TYPES[node.type]
+            for fn in [_check_common] + KIND_CHECKS.get(partial_kind.kind, []):
                 fn(c, node, node.partial)
             continue
         kind = c.kind_of(node)
@@ -725,8 +725,8 @@ def _check_platform_ids(c: _Context, node: Node, f: dict) -> None:
             break  # Linux stops at the first index that is no single mapping
         out = c.target(m["output_reference"])
         kind = c.kind_of(out)
-        if kind is not None and kind.role.kind is RoleKind.IOMMU:
-            iommus.setdefault(out.name, j)
+        if out is not None and kind is not None and kind.role.kind is RoleKind.IOMMU:
+            iommus.setdefault(out.name, j)    # (kind_of(None) is None)
     if len(iommus) > 1:
         names = ", ".join(f"{n} (mapping {j})" for n, j in iommus.items())
         c.add(NC_MIXED_IOMMUS, node, "mappings", f"single mappings reach different IOMMUs: "
