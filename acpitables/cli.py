@@ -310,7 +310,8 @@ def decode(
                                          help="-f dsl: the iasl release to write for, YYYYMMDD "
                                               "(default: the installed iasl's, from iasl -v; "
                                               "else the newest known)."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings or "
+                                "errors (notes never fail)."),
     force: bool = typer.Option(False, "--force", help="Allow binary on a terminal."),
 ) -> None:
     """Decode tables into text, a YAML description, JSON, acpidump text,
@@ -331,7 +332,7 @@ def decode(
     try:
         for name, data, decoded in _decode_all(input, signature):
             _report(decoded.warnings, f"{name}: ")
-            warned = warned or bool(decoded.warnings)
+            warned = warned or _warns(decoded.warnings)
             decoded_all.append(decoded)
             names.append(name)
         result = formats.dump(decoded_all, format, acpica=release, names=names, output=output)
@@ -345,6 +346,11 @@ def decode(
 def _is_glob(arg: str) -> bool:
     """batch.is_glob without importing batch (one input stays a small import)."""
     return arg != "-" and any(c in arg for c in "*?[") and not os.path.exists(arg)
+
+
+def _warns(findings: list) -> bool:
+    """--strict fails on warnings and errors; a note is cosmetic (issue 10)."""
+    return any(f.severity != "note" for f in findings)
 
 
 def _decode_many(inputs: list[str], format: str, output: str, signature: Optional[str],
@@ -367,7 +373,7 @@ def _decode_many(inputs: list[str], format: str, output: str, signature: Optiona
             tables = list(_decode_all(input, signature))
             for name, _, decoded in tables:
                 _report(decoded.warnings, f"{name}: ")
-                warned = warned or bool(decoded.warnings)
+                warned = warned or _warns(decoded.warnings)
             if format == "jsonl":
                 records += [{"input": name, "signature": decoded.table.signature,
                              "warnings": len(decoded.warnings),

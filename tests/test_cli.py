@@ -274,6 +274,12 @@ def test_decode_bad_checksum_warns_and_strict_fails(tmp_path):
     assert run("decode", str(path), "--strict").exit_code == 1
 
 
+def test_decode_strict_passes_notes():
+    # arm-virt's only finding is QEMU's deliberate own-IOMMU range: a note
+    result = run("decode", str(ARM / "expected.aml"), "--strict")
+    assert result.exit_code == 0 and "note[VIOT-RANGE-OWN-IOMMU]" in result.stderr
+
+
 @pytest.mark.parametrize("content", [b"", b"VIO", b"VIOT\xff\xff\xff\xff" + bytes(40),
                                      b"\x00" * 100, b"random text\n"])
 def test_decode_hostile_files_exit_1_without_traceback(tmp_path, content):
