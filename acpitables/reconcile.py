@@ -288,7 +288,7 @@ def snapshot_mapper(snap: Snapshot) -> tuple[Mapper, list[str], list[str]]:
     if not decoded:
         have = ", ".join(sorted(snap.tables)) or "none: the tables are readable by root only"
         raise InputError(f"{snap.source}: no IOMMU table this tool maps (have: {have})")
-    return for_tables(decoded), used, notes
+    return for_tables(decoded, snap.topology), used, notes
 
 
 def reconcile(snap: Snapshot) -> Reconciliation:

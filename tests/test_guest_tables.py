@@ -41,3 +41,26 @@ def test_translated_functions_have_a_group_in_the_guest(path):
             translated += 1
             assert seen["group"] is not None, f"{bdf}: {result}, but no group in the guest"
     assert translated, "no probed function is translated: the guest data says nothing"
+
+
+def test_dmar_bridge_scopes_follow_the_machines_topology():
+    """QEMU 7.2's DMAR lists root-bus functions only: 00:04.0 (a root port)
+    and 00:05.0 (a pcie-pci-bridge) as BRIDGE scopes. Which buses sit behind
+    them only the machine's topology says; given it (as reconcile passes a
+    snapshot's), the functions behind them are translated by the unit, as the
+    guest's groups show (Linux dmar_find_matched_drhd_unit: a scope device
+    whose subordinate range holds the device's bus)."""
+    from acpitables.mapping.topology import PciDevice, Topology, bdf_key
+
+    table = api.decode((DATA / "q35-intel-iommu" / "DMAR.bin").read_bytes()).table
+    devs = [PciDevice(0, 0x0020, pcie_type="root-port", secondary=1, subordinate=1),
+            PciDevice(0, 0x0028, pcie_type="pcie-to-pci-bridge", secondary=2, subordinate=2),
+            PciDevice(0, 0x0100, parent="0000:00:04.0"),
+            PciDevice(0, 0x0208, parent="0000:00:05.0")]
+    machine = Topology({bdf_key(d.segment, d.rid): d for d in devs})
+    without, with_topology = for_table(table), for_table(table, machine)
+    for rid in (0x0100, 0x0208):
+        assert without.lookup(rid).kind != "translated"      # unknown without topology
+        assert with_topology.lookup(rid).kind == "translated", with_topology.lookup(rid)
+        assert with_topology.lookup(rid).iommu == "drhd0"
+    assert with_topology.lookup(0x0300).kind == "bypass"     # bus 3: behind no scope

@@ -10,7 +10,7 @@ path belongs to the first table whose format describes MSIs.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from ..engine.registry import TABLES
 from ..engine.table import Table
@@ -32,9 +32,15 @@ def engine_class(signature: str) -> Callable[[Table], Mapper]:
     return getattr(importlib.import_module(module), name)
 
 
-def for_table(table: Table) -> Mapper:
-    """The engine for one decoded or compiled table."""
-    return engine_class(table.signature)(table)
+def for_table(table: Table, topology: Any = None) -> Mapper:
+    """The engine for one decoded or compiled table; `topology` (a
+    mapping.topology.Topology) goes to engines whose answers depend on it
+    (DMAR bridge scopes, IVRS ranges)."""
+    cls: Any = engine_class(table.signature)
+    if topology is not None and getattr(cls, "takes_topology", False):
+        from .pcitopo import Topology
+        return cls(table, Topology.from_machine(topology))
+    return cls(table)
 
 
 def _rank(engine: Mapper) -> int:
@@ -89,7 +95,7 @@ class AcpiMapper(Mapper):
         return Bypass(BypassReason.NO_DESCRIPTION, "no table describes MMIO endpoints")
 
 
-def for_tables(tables: Iterable[Table]) -> Mapper:
+def for_tables(tables: Iterable[Table], topology: Any = None) -> Mapper:
     """The tables of one machine combined as Linux combines them: the first
     table of each signature that has a mapper (Linux's acpi_get_table(sig,
     0)), in scan order; one table alone gives its own engine."""
@@ -98,7 +104,7 @@ def for_tables(tables: Iterable[Table]) -> Mapper:
         spec = TABLES.get(t.signature)
         if spec is None or not spec.mapper or t.signature in seen:
             continue
-        seen[t.signature] = for_table(t)
+        seen[t.signature] = for_table(t, topology)
     if not seen:
         raise InputError("no table with a mapper (IORT, VIOT, ...)")
     if len(seen) == 1:

@@ -38,6 +38,7 @@ class _Caveat:
 
 
 class DmarMapper(TableMapper):
+    takes_topology = True  # answers for bridges need the PCI topology
     kind = "DMAR"
     describes_msi = False
 

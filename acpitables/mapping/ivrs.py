@@ -32,6 +32,7 @@ ID_SPACE = RID_MAX + 1
 
 
 class IvrsMapper(TableMapper):
+    takes_topology = True  # answers for bridges need the PCI topology
     kind = "IVRS"
     describes_msi = False
 

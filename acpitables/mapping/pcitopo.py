@@ -15,7 +15,7 @@ a richer source (sysfs, lspci) only has to produce these facts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..engine.pci import format_bdf, parse_bdf
 from .results import Bypass, Translated
@@ -55,6 +55,18 @@ class Topology:
         for b in bridges:
             devices.setdefault(b.segment, set()).add(b.rid)
         return cls(bridges, devices if data.get("devices") else None)
+
+    @classmethod
+    def from_machine(cls, machine: Any) -> "Topology":
+        """The bridges and functions of a machine's PCI topology as read by
+        mapping.topology_io (a sysfs copy, a snapshot, lspci text)."""
+        bridges = [Bridge(d.rid, d.secondary, d.subordinate if d.subordinate is not None
+                          else d.secondary, d.segment, d.pcie_type == "pcie-to-pci-bridge")
+                   for d in machine if d.secondary is not None]
+        devices: dict[int, set[int]] = {}
+        for d in machine:
+            devices.setdefault(d.segment, set()).add(d.rid)
+        return cls(bridges, devices)
 
     def bridge(self, segment: int, rid: int) -> Bridge | None:
         return self.bridges.get((segment, rid))
