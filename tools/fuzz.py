@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import hashlib
 import math
 import multiprocessing
@@ -209,8 +210,8 @@ def mutate_tree(rng: random.Random, text: str, donors: list[str]) -> str:
             continue
         parent, key = _get(data, path[:-1]), path[-1]
         op = rng.randrange(7)
-        if op == 0:
-            parent[key] = rng.choice(VALUES)
+        if op == 0:  # a copy: VALUES' lists and dicts must never be shared (or made cyclic)
+            parent[key] = copy.deepcopy(rng.choice(VALUES))
         elif op == 1:  # delete
             del parent[key]
         elif op == 2:  # a name that exists elsewhere (a wrong reference)
