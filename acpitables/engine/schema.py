@@ -52,6 +52,31 @@ def reference(bits: int, description: str) -> dict:
             "oneOf": [{"type": "string", "pattern": NAME_PATTERN}, integer(bits)]}
 
 
+def gaps(description: str, offset_doc: str = "Node offset.") -> dict:
+    """The escape hatch for non-zero bytes no field covers, in every table."""
+    return {"type": "array", "description": description, "items": {
+        "type": "object", "additionalProperties": False, "required": ["offset", "data"],
+        "properties": {"offset": integer(16, offset_doc), "data": hex_bytes("The bytes.")}}}
+
+
+def reserved_bytes(description: str) -> dict:
+    """Non-zero reserved fields by name, as hex bytes."""
+    return {"type": "object", "description": description,
+            "additionalProperties": {"type": "string", "pattern": HEX_PATTERN}}
+
+
+def iommu_map_entry(iommu_doc: str, base_doc: str, length_doc: str, extra: int = 0) -> dict:
+    """One entry of a root complex's iommu_map (Devicetree iommu-map order:
+    exclusive length), for the tables whose descriptions take one."""
+    length = integer(32, length_doc, minimum=1, extra=extra)
+    return {"type": "object", "additionalProperties": False,
+            "required": ["rid_base", "iommu", "iommu_base", "length"], "properties": {
+                "rid_base": integer(32, "First requester ID."),
+                "iommu": {"type": "string", "description": iommu_doc},
+                "iommu_base": integer(32, base_doc),
+                "length": length}}
+
+
 def bits_of(sub: Construct) -> int:
     return 8 * sub.sizeof()
 

@@ -576,10 +576,7 @@ def schema_doc() -> dict:
         "scopes": {"type": "array", "items": scope, "description": "Device scopes, in order."},
         REST: s.hex_bytes("Bytes after the last device scope that no scope covers (lossless "
                           "escape for broken tables)."),
-        "gaps": {"type": "array", "description": "Non-zero bytes no field covers.", "items": {
-            "type": "object", "additionalProperties": False, "required": ["offset", "data"],
-            "properties": {"offset": s.integer(16, "Structure offset."),
-                           "data": s.hex_bytes("The bytes.")}}},
+        "gaps": s.gaps("Non-zero bytes no field covers.", "Structure offset."),
         "data": s.hex_bytes("All the bytes of a structure kept raw, its header first."),
     }
     custom = {"unit": s.name("RHSA: the DRHD (by name) whose register base this is; instead "

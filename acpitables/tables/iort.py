@@ -1312,13 +1312,8 @@ def schema_doc() -> dict:
                    "flags": s.integer(32, "The whole Flags word, for tables with reserved bits "
                                       "set (bit 0 = single)."),
                }}
-    iommu_map = {"type": "object", "additionalProperties": False,
-                 "required": ["rid_base", "iommu", "iommu_base", "length"], "properties": {
-                     "rid_base": s.integer(32, "First requester ID."),
-                     "iommu": {"type": "string", "description": "SMMU node name."},
-                     "iommu_base": s.integer(32, "StreamID for rid_base."),
-                     "length": s.integer(32, "Number of RIDs (exclusive length, as in "
-                                         "iommu-map).", minimum=1, extra=1)}}
+    iommu_map = s.iommu_map_entry("SMMU node name.", "StreamID for rid_base.",
+                                  "Number of RIDs (exclusive length, as in iommu-map).", extra=1)
     custom: dict[str, dict] = {
         "mappings": {"type": "array", "items": mapping, "description": DOCS["mappings"]},
         "iommu_map": {"type": "array", "description": DOCS["iommu_map"], "items": iommu_map},
@@ -1332,12 +1327,8 @@ def schema_doc() -> dict:
         "mappings": custom["mappings"],
         "mapping_offset": s.integer(32, DOCS["mapping_offset"]),
         "length": s.integer(16, DOCS["length"]),
-        "gaps": {"type": "array", "description": DOCS["gaps"], "items": {
-            "type": "object", "additionalProperties": False, "required": ["offset", "data"],
-            "properties": {"offset": s.integer(16, "Node offset."),
-                           "data": s.hex_bytes("The bytes.")}}},
-        "reserved": {"type": "object", "description": DOCS["reserved"],
-                     "additionalProperties": {"type": "string", "pattern": s.HEX_PATTERN}},
+        "gaps": s.gaps(DOCS["gaps"]),
+        "reserved": s.reserved_bytes(DOCS["reserved"]),
         "data": s.hex_bytes(DOCS["data"]),
     }
     nodes = s.declared_nodes(NODE_TYPES.values(), common, DOCS, custom, "One IORT node.")

@@ -798,10 +798,7 @@ def schema_doc() -> dict:
         "devices": {"type": "array", "items": entry, "description": docs["devices"]},
         REST: s.hex_bytes("Bytes after the last device entry that cannot be walked (lossless "
                           "escape for broken tables)."),
-        "gaps": {"type": "array", "description": "Non-zero bytes no field covers.", "items": {
-            "type": "object", "additionalProperties": False, "required": ["offset", "data"],
-            "properties": {"offset": s.integer(16, "Subtable offset."),
-                           "data": s.hex_bytes("The bytes.")}}},
+        "gaps": s.gaps("Non-zero bytes no field covers.", "Subtable offset."),
         "data": s.hex_bytes("All the bytes of a subtable kept raw, its header first."),
     }
     custom = {"last_device": dict(bdf, description=docs["last_device"]),

@@ -801,13 +801,9 @@ def schema_doc() -> dict:
                                             "input, an identity mapping)."),
                    "flags": MAPPING_FLAGS.schema(f"Mapping flags. {s.FLAGS_DOC}"),
                }}
-    iommu_map = {"type": "object", "additionalProperties": False,
-                 "required": ["rid_base", "iommu", "iommu_base", "length"], "properties": {
-                     "rid_base": s.integer(32, "First requester ID."),
-                     "iommu": {"type": "string", "description": "IOMMU node name."},
-                     "iommu_base": s.integer(32, "Device ID for rid_base."),
-                     "length": s.integer(32, "Number of RIDs (exclusive length, as in "
-                                         "iommu-map; RIMT's Number of IDs).", minimum=1)}}
+    iommu_map = s.iommu_map_entry("IOMMU node name.", "Device ID for rid_base.",
+                                  "Number of RIDs (exclusive length, as in iommu-map; RIMT's "
+                                  "Number of IDs).")
     custom: dict[str, dict] = {
         "mappings": {"type": "array", "items": mapping, "description": DOCS["mappings"]},
         "iommu_map": {"type": "array", "description": DOCS["iommu_map"], "items": iommu_map},
@@ -817,12 +813,8 @@ def schema_doc() -> dict:
         "revision": s.integer(8, DOCS["revision"]),
         "id": s.integer(16, DOCS["id"]),
         "length": s.integer(16, DOCS["length"]),
-        "gaps": {"type": "array", "description": DOCS["gaps"], "items": {
-            "type": "object", "additionalProperties": False, "required": ["offset", "data"],
-            "properties": {"offset": s.integer(16, "Node offset."),
-                           "data": s.hex_bytes("The bytes.")}}},
-        "reserved": {"type": "object", "description": DOCS["reserved"],
-                     "additionalProperties": {"type": "string", "pattern": s.HEX_PATTERN}},
+        "gaps": s.gaps(DOCS["gaps"]),
+        "reserved": s.reserved_bytes(DOCS["reserved"]),
         "data": s.hex_bytes(DOCS["data"]),
     }
     nodes = s.declared_nodes(NODE_TYPES.values(), common, DOCS, custom, "One RIMT node.")
