@@ -678,6 +678,22 @@ def _int_option(value: Optional[str], what: str) -> Optional[int]:
         raise typer.Exit(2) from None
 
 
+def _parse_rid(rid: str, segment: Optional[int]) -> tuple[int, int]:
+    """--rid (bb:dd.f, ssss:bb:dd.f or a requester ID) and --segment ->
+    (segment, RID); a bad or contradicting value is a usage error."""
+    from .engine.pci import BdfError, parse_bdf
+    try:
+        seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x")
+                                      or rid.isdigit() else rid)
+    except (BdfError, ValueError) as exc:
+        _err(f"error: --rid: {exc}")
+        raise typer.Exit(2) from None
+    if seg_in_rid is not None and segment is not None and seg_in_rid != segment:
+        _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
+        raise typer.Exit(2)
+    return (segment if segment is not None else (seg_in_rid or 0)), ident
+
+
 def _span_text(span: Any, segment: int) -> str:
     from .mapping.results import Translated
     from .engine.pci import format_bdf
@@ -738,7 +754,7 @@ def map_command(
 ) -> None:
     """Which IOMMU translates a device, with which ID -- or does it bypass?"""
     import json
-    from .engine.pci import BdfError, format_bdf, parse_bdf
+    from .engine.pci import format_bdf
     topo = None
     if topology is not None:
         from .mapping.topology_io import read_topology
@@ -807,15 +823,7 @@ def map_command(
         _skipped(m)
         return
     if rid is not None:
-        try:
-            seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x") or rid.isdigit() else rid)
-        except (BdfError, ValueError) as exc:
-            _err(f"error: --rid: {exc}")
-            raise typer.Exit(2) from None
-        if seg_in_rid is not None and segment is not None and seg_in_rid != segment:
-            _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
-            raise typer.Exit(2)
-        seg = segment if segment is not None else (seg_in_rid or 0)
+        seg, ident = _parse_rid(rid, segment)
         found = topo.get(seg, ident) if topo is not None else None
         if found is not None:
             _topology_map(m, topo, input, format, None, [found])
@@ -867,23 +875,14 @@ def _map_many(inputs: list[str], opts: dict, format: "MapManyFormat") -> None:
     that cannot be read or asked is named on stderr and the others still
     answered; exit 1 when any failed (or had tables skipped)."""
     import json
-    from .engine.pci import BdfError, format_bdf, parse_bdf
+    from .engine.pci import format_bdf
     from .errors import InputError
     from .mapping import io as mapper_io
     rid, segment, msi = opts["rid"], opts["segment"], opts["msi"]
     ident: Optional[int] = None
     seg = 0
     if rid is not None:  # one parse for every input: a bad --rid is a usage error
-        try:
-            seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x")
-                                          or rid.isdigit() else rid)
-        except (BdfError, ValueError) as exc:
-            _err(f"error: --rid: {exc}")
-            raise typer.Exit(2) from None
-        if seg_in_rid is not None and segment is not None and seg_in_rid != segment:
-            _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
-            raise typer.Exit(2)
-        seg = segment if segment is not None else (seg_in_rid or 0)
+        seg, ident = _parse_rid(rid, segment)
     input_id = _int_option(opts["input_id"], "--id")
     base = _int_option(opts["address"], "--address") if opts["address"] is not None else None
     records: list[dict] = []
@@ -958,22 +957,14 @@ def explain_command(
 ) -> None:
     """The walk Linux takes for one device, step by step, and its answer."""
     import json
-    from .engine.pci import BdfError, parse_bdf
     from .mapping import explain as ex
     if sum(x is not None for x in (rid, device, address)) != 1:
         _err("error: give exactly one of --rid, --device, --address")
         raise typer.Exit(2)
     m = _open_mapper(input, compat, node)
     if rid is not None:
-        try:
-            seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x") or rid.isdigit() else rid)
-        except (BdfError, ValueError) as exc:
-            _err(f"error: --rid: {exc}")
-            raise typer.Exit(2) from None
-        if seg_in_rid is not None and segment is not None and seg_in_rid != segment:
-            _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
-            raise typer.Exit(2)
-        e = ex.explain_rid(m, ident, segment if segment is not None else (seg_in_rid or 0), msi)
+        seg, ident = _parse_rid(rid, segment)
+        e = ex.explain_rid(m, ident, seg, msi)
     elif device is not None:
         e = ex.explain_device(m, device, _int_option(input_id, "--id"), msi)
     else:
