@@ -635,11 +635,12 @@ def _stdin_as_file() -> str:
     return path
 
 
-def _open_mapper(input: str, compat: "Compat", node: Optional[str]) -> "Mapper":
+def _open_mapper(input: str, compat: "Compat", node: Optional[str],
+                 topology: Any = None) -> "Mapper":
     from .mapping import io as mapper_io
     path = _stdin_as_file() if input == "-" else input
     try:
-        return mapper_io.open_mapper(path, compat.value, node)
+        return mapper_io.open_mapper(path, compat.value, node, topology)
     except AcpiTablesError as exc:
         text = str(exc)
         if input == "-":
@@ -772,7 +773,7 @@ def map_command(
         raise typer.Exit(2)
     if topo is not None and chosen == 0 and (input is not None or any(
             p is not None for p in (iommu_map, msi_map))):
-        m = _open_mapper(input, compat, node) if input is not None else _dt_from_values(
+        m = _open_mapper(input, compat, node, topo) if input is not None else _dt_from_values(
             iommu_map, _int_option(iommu_map_mask, "--iommu-map-mask"), msi_map,
             _int_option(msi_map_mask, "--msi-map-mask"), segment or 0, compat)
         _topology_map(m, topo, input or "<command line>", format, segment)
@@ -807,7 +808,7 @@ def map_command(
                             _int_option(msi_map_mask, "--msi-map-mask"), segment or 0, compat)
         input = "<command line>"
     else:
-        m = _open_mapper(input, compat, node)
+        m = _open_mapper(input, compat, node, topo)
     if all_ids:
         segs = [segment] if segment is not None else m.segments()
         result = {seg: m.segment_map(seg, msi).spans for seg in segs}

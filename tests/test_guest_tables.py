@@ -64,3 +64,39 @@ def test_dmar_bridge_scopes_follow_the_machines_topology():
         assert with_topology.lookup(rid).kind == "translated", with_topology.lookup(rid)
         assert with_topology.lookup(rid).iommu == "drhd0"
     assert with_topology.lookup(0x0300).kind == "bypass"     # bus 3: behind no scope
+
+
+LSPCI_TV = """\
+-[0000:00]-+-00.0  Intel Corporation 82G33/G31/P35/P31 Express DRAM Controller
+           +-04.0-[01]----00.0  Red Hat, Inc. Virtio RNG
+           +-05.0-[02]----01.0  Red Hat, Inc. Virtio RNG
+           \\-1f.0  Intel Corporation 82801IB (ICH9) LPC Interface Controller
+"""
+
+
+def test_map_topology_reaches_the_dmar_engine_from_the_cli(tmp_path):
+    """`map --topology` hands the machine to the DMAR engine: behind the
+    scoped bridges 00:04.0 and 00:05.0 the guest's functions are translated
+    by drhd0 (the guest's groups say so); without it the answer is a bypass
+    that says which assumption a topology would change."""
+    from typer.testing import CliRunner
+    from acpitables.cli import app
+
+    tv = tmp_path / "lspci-tv.txt"
+    tv.write_text(LSPCI_TV)
+    dmar = str(DATA / "q35-intel-iommu" / "DMAR.bin")
+    run = CliRunner().invoke
+    both = run(app, ["map", dmar, "--topology", str(tv)], catch_exceptions=False)
+    assert both.exit_code == 0, both.output
+    lines = dict(line.split(": ", 1) for line in both.stdout.splitlines())
+    assert lines["0000:01:00.0 Red Hat, Inc. Virtio RNG"] == "translated by drhd0, ID 0x100"
+    assert lines["0000:02:01.0 Red Hat, Inc. Virtio RNG"] == "translated by drhd0, ID 0x208"
+    one = run(app, ["map", dmar, "--topology", str(tv), "--rid", "02:01.0"])
+    assert "translated by drhd0, ID 0x208" in one.stdout
+    alone = run(app, ["map", dmar, "--rid", "02:01.0"])
+    assert alone.stdout.startswith("0000:02:01.0 (RID 0x0208): bypass")
+    assert "assuming no device is behind bridge 00:04.0" in alone.stdout
+    every = run(app, ["map", dmar, "--all"]).stdout.splitlines()
+    assert every[-1].split()[:2] == ["0x0100..0xffff", "01:00.0..ff:1f.7"], every[-1]
+    assert "(assuming no device is behind bridge 00:04.0" in every[-1]
+    assert "no device is behind bridge 00:05.0" in every[-1]

@@ -18,6 +18,7 @@ its own built table).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from .. import api
@@ -30,8 +31,11 @@ from .acpi import for_table, for_tables
 from .results import MapError, Mapper, Result, Span, Translated
 
 
-def open_mapper(path: str, compat: str = dt.DEFAULT_COMPAT, node: str | None = None) -> Mapper:
-    """Any input the tool reads, as one mapper.
+def open_mapper(path: str, compat: str = dt.DEFAULT_COMPAT, node: str | None = None,
+                topology: Any = None) -> Mapper:
+    """Any input the tool reads, as one mapper; `topology` (a
+    mapping.topology.Topology) goes to the engines whose answers depend on
+    the PCI topology (DMAR bridge scopes, IVRS aliases).
 
     A directory or dump holding several tables keeps going past a table
     that does not decode: the mapper is built from the others, and
@@ -40,12 +44,12 @@ def open_mapper(path: str, compat: str = dt.DEFAULT_COMPAT, node: str | None = N
     if path != "-" and dt.is_dt(path):
         return dt.mapper_from_file(path, compat, node)
     if path != "-" and Path(path).suffix in (".yaml", ".yml"):
-        return description_mapper(path)
+        return description_mapper(path, topology)
     try:
         src = sources.read(path)
     except InputError as exc:
         if path != "-" and Path(path).is_file() and _is_text(path):
-            return description_mapper(path)
+            return description_mapper(path, topology)
         raise InputError(f"{exc}; nor a Devicetree (.dts/.dtb) or a YAML description") from None
     tables, skipped = [], []
     for name, data in src.tables:
@@ -56,7 +60,7 @@ def open_mapper(path: str, compat: str = dt.DEFAULT_COMPAT, node: str | None = N
                 raise
             skipped.append(Diagnostic("error", str(exc), file=name, code="MAP-SKIPPED-TABLE"))
     try:
-        m = for_tables(tables)
+        m = for_tables(tables, topology)
     except InputError as exc:
         why = "; ".join(str(d) for d in skipped)
         raise InputError(f"{path}: {exc}" + (f" (skipped: {why})" if why else "")) from None
@@ -72,11 +76,11 @@ def _is_text(path: str) -> bool:
     return True
 
 
-def description_mapper(path: str) -> Mapper:
+def description_mapper(path: str, topology: Any = None) -> Mapper:
     data, name = api.load_description(Path(path))
     table, _ = api.compile_description(data, name)
     place_nodes(table)
-    return for_table(table)
+    return for_table(table, topology)
 
 
 def place_nodes(table) -> None:

@@ -282,7 +282,8 @@ def paint(rules: Sequence[tuple[int, int, Any]], lo: int, hi: int,
         if start <= hi and end >= lo and start <= end:
             pts.add(max(start, lo))
             pts.add(min(end, hi) + 1)
-    pts.update(p for p in extra_points if lo <= p <= hi)
+    cuts = {p for p in extra_points if lo <= p <= hi}
+    pts |= cuts
     points = sorted(pts)
     order = sorted((r[0], i) for i, r in enumerate(rules) if r[0] <= r[1])
     heap: list[int] = []
@@ -296,7 +297,7 @@ def paint(rules: Sequence[tuple[int, int, Any]], lo: int, hi: int,
         while heap and rules[heap[0]][1] < a:
             heapq.heappop(heap)
         win = heap[0] if heap else None
-        if out and out[-1][2] == win and win is None:
+        if out and out[-1][2] == win and win is None and a not in cuts:
             out[-1] = (out[-1][0], b, None)
         else:
             out.append((a, b, win))
