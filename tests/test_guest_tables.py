@@ -100,3 +100,25 @@ def test_map_topology_reaches_the_dmar_engine_from_the_cli(tmp_path):
     assert every[-1].split()[:2] == ["0x0100..0xffff", "01:00.0..ff:1f.7"], every[-1]
     assert "(assuming no device is behind bridge 00:04.0" in every[-1]
     assert "no device is behind bridge 00:05.0" in every[-1]
+
+
+def test_export_dt_says_what_the_map_cannot():
+    """iommu-map carries one ID per RID and no assumptions: export-dt of
+    QEMU's DMAR notes that buses behind its bridge scopes are taken as
+    empty, and of its IVRS that 02:xx (behind the pcie-pci-bridge) is also
+    set up with alias 0x200 -- as comments, so the .dts still compiles."""
+    from acpitables.mapping import dt
+
+    def notes(name: str) -> list[str]:
+        table = api.decode((DATA / name).read_bytes()).table
+        return dt.export_dt(for_table(table)).notes
+
+    dmar = notes("q35-intel-iommu/DMAR.bin")
+    assert len(dmar) == 1 and dmar[0].startswith("segment 0 0000:01:00.0..0000:ff:1f.7: the "
+                                                 "answer assumes no device is behind bridge 00:04.0")
+    ivrs = notes("q35-amd-iommu/IVRS.bin")
+    assert "segment 0 0000:02:00.0..0000:02:1f.7: Linux also sets up ID(s) 0x200, which " \
+           "iommu-map cannot say" in ivrs
+    text = dt.render_dts(dt.export_dt(for_table(api.decode(
+        (DATA / "q35-intel-iommu/DMAR.bin").read_bytes()).table)), "DMAR.bin")
+    assert text.splitlines()[1] == f"/* {dmar[0]} */"
