@@ -16,9 +16,9 @@ checks), boots that machine with our table as an upgrade, and checks
   table's boot exactly for the functions the edit took away;
 - which functions share a group is QEMU's boot's partition, cut to the
   functions still translated (grouping is the kernel's, not the table's);
-- `acpitables reconcile` on the guest's snapshot finds no disagreement,
-  and the mapper, given the guest's PCI topology, says the same as the
-  hand-worked answer for every function.
+- `acpitables reconcile` on the guest's snapshot finds no disagreement
+  (but for a gap a case names), and the mapper, given the guest's PCI
+  topology, says the same as the hand-worked answer for every function.
 
 The guest's output is saved in tests/guest/data/<case>/ (written by
 `PYTHONPATH=$PWD python3 -m tests.guest.test_guest_x86_upgrade write`),
@@ -60,6 +60,9 @@ class Case:
     iommu_unit: str | None    # the table's name for that unit (the mapper's answer)
     dmesg: tuple[str, ...]    # kernel messages that must appear (regular expressions)
     refused: str = ""         # the mapper's MapError reason when Linux translates nothing
+    # Probed functions where reconcile disagrees with the guest because the
+    # mapper cannot know better yet (a known gap, named in the case).
+    known_gap: tuple[str, ...] = ()
 
     @property
     def data(self) -> Path:
@@ -106,6 +109,21 @@ CASES = [
                 r"Device scope type does not match for 0000:00:05\.0",
                 r"DMAR-IR: Enabled IRQ remapping"),
          refused="dmar-refused"),
+    # The opposite mismatch: the virtio-rng 00:03.0 (normal header, class
+    # 00ff00) as a BRIDGE scope. Linux fails it the same way (a normal
+    # header passes as a bridge only with a bridge class, 06xxh). KNOWN GAP:
+    # the mapper's Topology (mapping/pcitopo.py) carries no class codes, so
+    # it cannot tell this from an accepted host-bridge-class device and
+    # still says translated; reconcile disagrees on every probed function
+    # the table lists. When the Topology carries classes, make this case
+    # refused="dmar-refused" and drop known_gap.
+    Case("q35-intel-iommu-bridge-endpoint", "q35-intel-iommu", "DMAR",
+         edits=(({"endpoint": "00:03.0"}, {"bridge": "00:03.0"}),),
+         translated={}, iommu_unit=None,
+         dmesg=(r"Table Upgrade: override \[DMAR-BOCHS -BXPC    \]",
+                r"Device scope type does not match for 0000:00:03\.0"),
+         known_gap=("0000:00:03.0", "0000:00:04.0", "0000:00:1f.2", "0000:01:00.0",
+                    "0000:02:01.0")),
     # amd-iommu: the SELECTs of 00:03.0 and 00:04.0 and the range of bus 1
     # left out. Their device IDs stay below the highest one the IVHD lists
     # (02:1f.7, the alias range kept last), so Linux's per-ID tables cover
@@ -202,7 +220,10 @@ def check_guest(case: Case, devices: dict, iommu_devices: dict, dmesg: list[str]
     assert snap.tables.get(case.table) == table, f"{case.name}: snapshot's {case.table}"
     rec = reconcile.reconcile(snap)
     lines = [f"{c.device}: {c.status}: kernel {c.kernel}; tables {c.tables}" for c in rec.checks]
-    assert not rec.disagreements, f"{case.name}:\n" + reconcile.render_text(rec)
+    assert sorted(c.device for c in rec.disagreements) == sorted(case.known_gap), (
+        f"{case.name}:\n" + reconcile.render_text(rec))
+    if case.known_gap:
+        return lines
     m = for_table(api.decode(table).table, snap.topology)
     for bdf in devices:
         segment, rid = parse_bdf(bdf)
