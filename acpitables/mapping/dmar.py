@@ -17,7 +17,8 @@ on the root buses get exact answers.
 
 Linux refuses the whole table (host address width below 12, no DRHD, a
 structure past the table end, an unterminated ANDD name) or disables VT-d
-(a DRHD at address 0): every device is a MapError then, doing direct DMA.
+(a DRHD at address 0; given a topology, an ENDPOINT scope naming a bridge):
+every device is a MapError then, doing direct DMA.
 """
 from __future__ import annotations
 
@@ -58,6 +59,38 @@ class DmarMapper(TableMapper):
             units.append(n)
         scoped = [u for u in units if not declared.is_catch_all(u)]
         self.units = list(reversed(scoped)) + [u for u in units if declared.is_catch_all(u)]
+        if self.refused is None and topology is not None:
+            self.refused = self._scope_type_mismatch(topology)
+
+    def _scope_type_mismatch(self, topo: Topology) -> str | None:
+        """dmar_insert_dev_scope: the first scope (units in list order,
+        INCLUDE_PCI_ALL units skipped) whose path names an existing device
+        decides; an ENDPOINT scope naming a bridge fails with "Device scope
+        type does not match", dmar_dev_scope_init returns the error and
+        intel_iommu_init stops: no device is translated (interrupt remapping
+        stays). A BRIDGE scope naming a normal-header device also fails
+        unless its class is a bridge class, which a Topology does not carry."""
+        decided: set[tuple[int, int]] = set()
+        for unit in self.units:
+            if declared.is_catch_all(unit):
+                continue
+            segment = unit.fields["segment"]
+            for scope in unit.fields.get("scopes") or ():
+                kind = declared.scope_kind(scope)
+                if kind not in ("endpoint", "bridge") or not scope.get("path"):
+                    continue
+                hops = [(e["device"], e["function"]) for e in scope["path"]]
+                rid = topo.route(segment, scope["bus"], hops)
+                if rid is None or (segment, rid) in decided \
+                        or (topo.bridge(segment, rid) is None and not topo.exists(segment, rid)):
+                    continue
+                decided.add((segment, rid))
+                if kind == "endpoint" and topo.bridge(segment, rid) is not None:
+                    return (f"{unit.name}'s scope {declared.format_path(scope)} is an ENDPOINT "
+                            f"scope, but {bdf(rid, segment)} is a bridge: Linux's device scope "
+                            "check fails (\"Device scope type does not match\") and VT-d "
+                            "translates no device")
+        return None
 
     def segments(self) -> list[int]:
         return sorted({0} | {u.fields["segment"] for u in self.units})

@@ -14,6 +14,7 @@ machine cannot boot that guest (see tools/provision.sh).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,9 @@ from .tools import CACHE
 
 pytestmark = pytest.mark.guest
 
-REPORT = CACHE / "guest-report.txt"
+# ACPITABLES_GUEST_REPORT: write the report elsewhere (CACHE may be a shared,
+# read-only provisioning directory).
+REPORT = Path(os.environ.get("ACPITABLES_GUEST_REPORT") or CACHE / "guest-report.txt")
 
 
 def _ready(arch: str):
