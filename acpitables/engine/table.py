@@ -325,6 +325,7 @@ class TableSpec:
     node_alignment: int = 4  # node offset alignment the spec asks for (warned, never enforced)
     mapper: str = ""  # "module:Class" of the table's mapper engine (imported when first used)
     dialect: Dialect | None = None  # iasl source writer's view (None: no dsl output)
+    header_flags: Mapping[str, Any] = field(default_factory=dict)  # header field -> FlagSet
     schema_doc: Callable[[], dict] | None = None  # the JSON Schema (engine/schema.py writes it)
 
     def kind_of(self, node: Node) -> "NodeType | None":

@@ -623,4 +623,5 @@ SPEC = TableSpec(
     mapper="acpitables.mapping.dmar:DmarMapper",
     schema_doc=schema_doc,
     dialect=DIALECT,
+    header_flags=HEADER_FLAGS,
 )
