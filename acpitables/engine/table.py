@@ -288,6 +288,11 @@ def struct_rows(struct: Construct, values: dict, base: int, prefix: str = "") ->
     return rows
 
 
+class IaslText(str):
+    """A value a Dialect's node hook has already written as iasl source
+    wants it (formats/dsl.py writes it as it stands)."""
+
+
 @dataclass
 class Dialect:
     """What iasl's data-table source wants differently from the text view,

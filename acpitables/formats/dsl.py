@@ -28,7 +28,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import TableError
-from ..engine.table import SDT_HEADER, SDT_HEADER_SIZE, Decoded, Ref, node_label, struct_rows
+from ..engine.table import (SDT_HEADER, SDT_HEADER_SIZE, Decoded, IaslText, Ref, node_label,
+                            struct_rows)
 
 LABEL_WIDTH = 34
 NEWEST = 20260408  # the newest ACPICA release the iasl source was checked with
@@ -76,8 +77,12 @@ def _value(row: Row, where: str) -> str:
         if value.name is not None:
             raise TableError(f"unresolved reference {value}", node=where, field=name)
         value = value.offset
+    if isinstance(value, IaslText):
+        return value
     if label == "Padding" or label == "Optional Padding":
         return _buffer(value)
+    if isinstance(value, (bytes, bytearray)) and size > 8:
+        return _buffer(bytes(value))  # iasl has no integer wider than 8 bytes: a byte list (BUF10)
     if isinstance(value, str) and value.startswith("[") and name == "memory_properties":
         return value
     if isinstance(value, str):
@@ -89,6 +94,8 @@ def _reserved(label: str, row: Row, where: str) -> None:
     """iasl refuses a non-zero value in any field labelled Reserved (error
     6308, "Must be zero"); 20200925 silently zeroes the RC's 3-byte one."""
     value = row[4]
+    if row[1] > 8:
+        return  # a byte list (BUF10): DtCompileBuffer copies it, only integers are checked
     if label == "Reserved" and (any(value) if isinstance(value, (bytes, bytearray)) else value):
         shown = _integer(value, row[1])
         raise TableError(f"{row[2]} is {shown}: iasl writes zero into every field it labels "
@@ -194,9 +201,9 @@ def _table_dsl(decoded: Decoded, acpica: int | None = None) -> str:
         raise TableError(f"{len(table.trailing)} bytes after the last node: iasl writes nothing "
                          "there", offset=decoded.size - len(table.trailing))
     hv = decoded.header_values
-    out = [f"/* {spec.label} ({table.signature}), iasl data-table source written by "
-           "acpitables; iasl recomputes lengths, counts, offsets, the checksum and the "
-           "creator fields */", ""]
+    out = [f"/* {spec.label} ({table.signature}), iasl data-table source (ACPICA {acpica}'s "
+           "template) written by acpitables; iasl recomputes lengths, counts, offsets, the "
+           "checksum and the creator fields */", ""]
     for off, size, name, label, value in struct_rows(SDT_HEADER, hv, 0):
         if isinstance(value, bytes):
             shown = _string(value, size, "header", name)
@@ -205,8 +212,9 @@ def _table_dsl(decoded: Decoded, acpica: int | None = None) -> str:
         out.append(_line(size, label, shown))
     out.append("")
     for row in struct_rows(spec.header, hv, SDT_HEADER_SIZE):
-        _reserved(row[3], row, "header")
-        out.append(_line(row[1], row[3], _value(row, "header")))
+        label = dialect.relabel.get(row[3], row[3])
+        _reserved(label, row, "header")
+        out.append(_line(row[1], label, _value(row, "header")))
     if table.padding:
         if not dialect.padding:
             raise TableError(f"node offset 0x{hv['node_offset']:X}: iasl always puts the first "
