@@ -11,8 +11,10 @@ and is declared by its table module as a `Dialect` (engine/table.py):
 relabelled rows, flag words whose "decoded below" sub-lines iasl lacks,
 sub-lines newer than the target iasl (`acpica=` release), table revisions
 iasl refuses, whether padding before the first node can be written, and
-a per-node row hook that puts the rows in iasl's order and refuses a node
-iasl cannot reproduce.
+a per-node row hook that puts the rows in iasl's order (for the target
+release: DMAR and IVRS follow each ACPICA release's template) and refuses
+a node iasl cannot reproduce. A value the hook has already written as
+iasl wants it (`PCI Path : 1C,04`, a NAME8 or UINT64 HID) is an IaslText.
 
 Values iasl recomputes (lengths, counts, array offsets, Node Offset,
 checksum, creator fields) are written as found; iasl lays every node out
@@ -177,7 +179,8 @@ def to_dsl(decoded: Decoded, acpica: int | None = None) -> str:
         try:
             return _table_dsl(decoded, acpica)
         except TableError as exc:
-            reason = f"iasl's {decoded.table.signature} syntax cannot express it ({exc})"
+            reason = (f"iasl {acpica or NEWEST}'s {decoded.table.signature} template cannot "
+                      f"express it ({exc})")
     return to_generic_dsl(decoded, reason)
 
 
