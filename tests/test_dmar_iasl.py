@@ -5,7 +5,8 @@ it covers (iasl sometimes merges fields ours keep apart: the scope's
 Flags+Reserved word, a PCI path's device,function pair). iasl must reach
 every structure it knows: bookworm's 20200925 stops at the first SATC or
 SIDP ("Unknown DMAR subtable type 0x5"), trixie's 20250404 knows all
-seven. Shared with tests/test_ivrs_iasl.py."""
+seven. Shared with tests/test_ivrs_iasl.py. (decode -f dsl against iasl:
+tests/test_x86_dsl.py.)"""
 from __future__ import annotations
 
 import re
@@ -16,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from acpitables import api
-from acpitables.errors import TableError
 from acpitables.formats import render
 from guest.tools import trixie_tool
 
@@ -148,35 +148,3 @@ def ident(path: Path) -> str:
 @pytest.mark.parametrize("path", tables("DMAR"), ids=ident)
 def test_decode_matches_iasl(path, which, tmp_path):
     check_table(path, which, tmp_path)
-
-
-def dsl_round_trip(path: Path, which: str, tmp_path: Path) -> None:
-    """-f dsl writes iasl's generic syntax for these tables; iasl -G must
-    compile it back to the same bytes (creator fields and checksum apart)."""
-    from acpitables.formats import dsl
-
-    argv, why = IASLS[which]
-    if argv is None:
-        pytest.skip(f"{which} iasl: {why}")
-    data = path.read_bytes()
-    decoded = api.decode(data)
-    try:
-        source = dsl.to_dsl(decoded)
-    except TableError as exc:   # header strings iasl cannot quote (real HP tables)
-        assert "iasl string cannot" in str(exc), exc
-        pytest.skip(f"iasl source cannot express it: {exc}")
-    assert "iasl -G" in source.splitlines()[1]
-    (tmp_path / "c.dsl").write_text(source)
-    run = subprocess.run(argv + ["-G", "c.dsl"], capture_output=True, text=True, cwd=tmp_path,
-                         timeout=60)
-    out = tmp_path / "c.aml"
-    assert out.exists(), run.stdout[-2000:] + run.stderr[-1000:]
-    built, table = out.read_bytes(), data[:decoded.size]
-    assert len(built) == len(table)
-    assert built[:9] + built[10:28] + built[36:] == table[:9] + table[10:28] + table[36:]
-
-
-@pytest.mark.parametrize("which", sorted(IASLS))
-@pytest.mark.parametrize("path", tables("DMAR"), ids=ident)
-def test_dsl_compiles_back_with_iasl(path, which, tmp_path):
-    dsl_round_trip(path, which, tmp_path)

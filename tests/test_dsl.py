@@ -70,7 +70,9 @@ IASLS = {which: _iasl(which) for which in ("system", "trixie")}
 
 
 def tables() -> list[Path]:
-    out = sorted(ROOT.glob("golden/*/*/expected.aml"))
+    # DMAR and IVRS (template or generic syntax by release): tests/test_x86_dsl.py.
+    out = sorted(p for p in ROOT.glob("golden/*/*/expected.aml")
+                 if p.parts[-3] not in ("dmar", "ivrs"))
     if CORPUS.is_dir():
         out += sorted(p for p in CORPUS.rglob("*") if p.is_file() and "broken" not in p.parts
                       and p.read_bytes()[:4] in (b"IORT", b"VIOT"))

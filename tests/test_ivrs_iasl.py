@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_dmar_iasl import IASLS, check_table, dsl_round_trip, ident, tables
+from test_dmar_iasl import IASLS, check_table, ident, tables
 
 pytestmark = pytest.mark.iasl
 
@@ -16,8 +16,3 @@ pytestmark = pytest.mark.iasl
 def test_decode_matches_iasl(path, which, tmp_path):
     check_table(path, which, tmp_path)
 
-
-@pytest.mark.parametrize("which", sorted(IASLS))
-@pytest.mark.parametrize("path", tables("IVRS"), ids=ident)
-def test_dsl_compiles_back_with_iasl(path, which, tmp_path):
-    dsl_round_trip(path, which, tmp_path)

@@ -288,6 +288,11 @@ def struct_rows(struct: Construct, values: dict, base: int, prefix: str = "") ->
     return rows
 
 
+class IaslText(str):
+    """A value a Dialect's node hook has already written as iasl source
+    wants it (formats/dsl.py writes it as it stands)."""
+
+
 @dataclass
 class Dialect:
     """What iasl's data-table source wants differently from the text view,
@@ -325,6 +330,7 @@ class TableSpec:
     node_alignment: int = 4  # node offset alignment the spec asks for (warned, never enforced)
     mapper: str = ""  # "module:Class" of the table's mapper engine (imported when first used)
     dialect: Dialect | None = None  # iasl source writer's view (None: no dsl output)
+    header_flags: Mapping[str, Any] = field(default_factory=dict)  # header field -> FlagSet
     schema_doc: Callable[[], dict] | None = None  # the JSON Schema (engine/schema.py writes it)
 
     def kind_of(self, node: Node) -> "NodeType | None":

@@ -11,8 +11,10 @@ and is declared by its table module as a `Dialect` (engine/table.py):
 relabelled rows, flag words whose "decoded below" sub-lines iasl lacks,
 sub-lines newer than the target iasl (`acpica=` release), table revisions
 iasl refuses, whether padding before the first node can be written, and
-a per-node row hook that puts the rows in iasl's order and refuses a node
-iasl cannot reproduce.
+a per-node row hook that puts the rows in iasl's order (for the target
+release: DMAR and IVRS follow each ACPICA release's template) and refuses
+a node iasl cannot reproduce. A value the hook has already written as
+iasl wants it (`PCI Path : 1C,04`, a NAME8 or UINT64 HID) is an IaslText.
 
 Values iasl recomputes (lengths, counts, array offsets, Node Offset,
 checksum, creator fields) are written as found; iasl lays every node out
@@ -28,7 +30,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import TableError
-from ..engine.table import SDT_HEADER, SDT_HEADER_SIZE, Decoded, Ref, node_label, struct_rows
+from ..engine.table import (SDT_HEADER, SDT_HEADER_SIZE, Decoded, IaslText, Ref, node_label,
+                            struct_rows)
 
 LABEL_WIDTH = 34
 NEWEST = 20260408  # the newest ACPICA release the iasl source was checked with
@@ -76,8 +79,12 @@ def _value(row: Row, where: str) -> str:
         if value.name is not None:
             raise TableError(f"unresolved reference {value}", node=where, field=name)
         value = value.offset
+    if isinstance(value, IaslText):
+        return value
     if label == "Padding" or label == "Optional Padding":
         return _buffer(value)
+    if isinstance(value, (bytes, bytearray)) and size > 8:
+        return _buffer(bytes(value))  # iasl has no integer wider than 8 bytes: a byte list (BUF10)
     if isinstance(value, str) and value.startswith("[") and name == "memory_properties":
         return value
     if isinstance(value, str):
@@ -89,6 +96,8 @@ def _reserved(label: str, row: Row, where: str) -> None:
     """iasl refuses a non-zero value in any field labelled Reserved (error
     6308, "Must be zero"); 20200925 silently zeroes the RC's 3-byte one."""
     value = row[4]
+    if row[1] > 8:
+        return  # a byte list (BUF10): DtCompileBuffer copies it, only integers are checked
     if label == "Reserved" and (any(value) if isinstance(value, (bytes, bytearray)) else value):
         shown = _integer(value, row[1])
         raise TableError(f"{row[2]} is {shown}: iasl writes zero into every field it labels "
@@ -170,7 +179,8 @@ def to_dsl(decoded: Decoded, acpica: int | None = None) -> str:
         try:
             return _table_dsl(decoded, acpica)
         except TableError as exc:
-            reason = f"iasl's {decoded.table.signature} syntax cannot express it ({exc})"
+            reason = (f"iasl {acpica or NEWEST}'s {decoded.table.signature} template cannot "
+                      f"express it ({exc})")
     return to_generic_dsl(decoded, reason)
 
 
@@ -194,9 +204,9 @@ def _table_dsl(decoded: Decoded, acpica: int | None = None) -> str:
         raise TableError(f"{len(table.trailing)} bytes after the last node: iasl writes nothing "
                          "there", offset=decoded.size - len(table.trailing))
     hv = decoded.header_values
-    out = [f"/* {spec.label} ({table.signature}), iasl data-table source written by "
-           "acpitables; iasl recomputes lengths, counts, offsets, the checksum and the "
-           "creator fields */", ""]
+    out = [f"/* {spec.label} ({table.signature}), iasl data-table source (ACPICA {acpica}'s "
+           "template) written by acpitables; iasl recomputes lengths, counts, offsets, the "
+           "checksum and the creator fields */", ""]
     for off, size, name, label, value in struct_rows(SDT_HEADER, hv, 0):
         if isinstance(value, bytes):
             shown = _string(value, size, "header", name)
@@ -205,8 +215,9 @@ def _table_dsl(decoded: Decoded, acpica: int | None = None) -> str:
         out.append(_line(size, label, shown))
     out.append("")
     for row in struct_rows(spec.header, hv, SDT_HEADER_SIZE):
-        _reserved(row[3], row, "header")
-        out.append(_line(row[1], row[3], _value(row, "header")))
+        label = dialect.relabel.get(row[3], row[3])
+        _reserved(label, row, "header")
+        out.append(_line(row[1], label, _value(row, "header")))
     if table.padding:
         if not dialect.padding:
             raise TableError(f"node offset 0x{hv['node_offset']:X}: iasl always puts the first "

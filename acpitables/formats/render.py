@@ -11,6 +11,7 @@ import os
 from typing import Any, Sequence
 
 from ..engine.description import schema_path
+from ..engine.nodes import flag_rows
 from ..engine.table import SDT_HEADER, Decoded, Ref, TableSpec, struct_rows
 from ..engine.yamlio import dump
 
@@ -52,7 +53,11 @@ def text(decoded: Decoded) -> str:
             line += f"    [{spec.label}]"
         out.append(line)
     out.append("")
-    for off, size, name, label, value in struct_rows(spec.header, hv, SDT_HEADER.sizeof()):
+    for off, size, name, label, value in flag_rows(
+            struct_rows(spec.header, hv, SDT_HEADER.sizeof()), spec.header_flags):
+        if size == 0:  # a flag sub-line of a header flags word (TableSpec.header_flags)
+            out.append(f"{'':16}{label:>{LABEL_WIDTH}} : {value}")
+            continue
         out.append(_line(off, size, label, _value(value, size)))
     if table.padding:
         out.append(_line(spec.header_size, len(table.padding), "Padding",

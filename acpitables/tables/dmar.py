@@ -22,9 +22,9 @@ from ..engine.flags import FlagSet
 from ..engine.nodes import Array, NodeKind, since
 from ..engine.roles import Role, RoleKind
 from ..engine.streams import REST, Element, Stream, StreamKind
-from ..engine.table import Dialect, Node, Table, TableSpec
+from ..engine.table import Dialect, IaslText, Node, Table, TableSpec, node_label
 from ..engine.yamlio import Hex
-from ..errors import Diagnostic
+from ..errors import Diagnostic, TableError
 
 # DMAR header after the SDT header (ACPI_TABLE_DMAR): 48 bytes in all.
 DMAR_FLAGS = FlagSet(("intr_remap", 0x1, "Interrupt remapping"),
@@ -599,11 +599,79 @@ def schema_doc() -> dict:
     return out
 
 
-# iasl's own DMAR template cannot be targeted yet (its scope/entry rows merge
-# fields ours keep apart, and its releases differ on the newer kinds): -f dsl
-# writes the generic syntax, which every release compiles with iasl -G.
-DIALECT = Dialect(generic=lambda decoded: "acpitables writes DMAR in the generic syntax only")
+# --- what iasl writes differently (formats/dsl.py reads DIALECT) ---------------
+# iasl's DMAR template (ACPICA dmtbinfo1.c AcpiDmTableInfoDmar*, compiled by
+# dttable1.c DtCompileDmar) is our layout with other labels: the rows come
+# from the declarations above, and these are the release facts that change
+# them. DtCompileDmar walks the scopes and PCI paths by the Length and Entry
+# Length values in the source, so every structure must be whole scopes of
+# whole path entries, and iasl recomputes nothing else.
 
+# First ACPICA release whose DtCompileDmar knows a structure type (before:
+# "Unknown subtable type", a fatal error).
+IASL_TYPE_SINCE = {SATC: 20220331, SIDP: 20250404}
+# From 20250404 iasl names DRHD Size (with a log2 sub-line) and keeps the
+# scope's Flags byte apart from its Reserved byte; before, it labels Size
+# "Reserved" and reads Flags+Reserved as one 16-bit "Reserved", so a
+# non-zero one is zeroed (dtfield.c DtCompileInteger: "Must be zero").
+IASL_SIZE_AND_SCOPE_FLAGS = 20250404
+IASL_LABELS = {"Flags (decoded below)": "Flags", "Size (2^n 4 KiB pages)": "Size (decoded below)"}
+IASL_OLD_LABELS = {"Size (2^n 4 KiB pages)": "Reserved"}
+
+
+def _iasl_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
+    """iasl's rows for one DMAR structure in release `acpica`'s template,
+    or TableError (node, reason) when that template cannot reproduce it."""
+    where = node_label(node)
+    kind = NODE_TYPES[node.type]
+    since_release = IASL_TYPE_SINCE.get(node.type, 0)
+    if acpica < since_release:
+        raise TableError(f"iasl {acpica} has no {kind.label} structure (DMAR type {node.type}; "
+                         f"DtCompileDmar knows it from ACPICA {since_release})", node=where,
+                         field="type")
+    f = node.fields
+    if f.get(REST):
+        raise TableError(f"{len(f[REST])} bytes after the last device scope are no scope: "
+                         "iasl writes whole scopes only", node=where, field=REST)
+    if f.get("gaps"):
+        raise TableError("bytes no field covers: iasl writes fields back to back", node=where,
+                         field="gaps")
+    new = acpica >= IASL_SIZE_AND_SCOPE_FLAGS
+    labels = IASL_LABELS if new else {**IASL_LABELS, **IASL_OLD_LABELS}
+    out: list = []
+    for off, size, name, label, value in rows:
+        leaf = name.rsplit(".", 1)[-1]
+        if name.endswith(".extra"):
+            raise TableError(f"device scope {name.split('.')[1]} has {size} byte(s) after its "
+                             "path entries: iasl reads 2-byte PCI paths up to Entry Length",
+                             node=where, field=name.rsplit(".", 1)[0])
+        if size == 0:
+            continue                    # iasl decodes none of the DMAR flags words
+        if name.startswith("scopes.") and leaf == "function":
+            last = out[-1]              # one "PCI Path : DD,FF" line per path entry
+            out[-1] = (last[0], 2, name.rsplit(".", 1)[0], label,
+                       IaslText(f"{last[4]:02X},{value:02X}"))
+            continue
+        if name.startswith("scopes.") and leaf == "reserved" and not new:
+            last = out[-1]              # the old 16-bit Reserved: Flags | Reserved << 8
+            out[-1] = (last[0], 2, name, "Reserved", last[4] | value[0] << 8)
+            continue
+        out.append((off, size, name, labels.get(label, label), value))
+        if name == "size" and new:
+            out.append((off, 0, "size.pages", "Size (pages, log2)", IaslText(f"{value & 0xF:X}")))
+    end = sum(r[1] for r in out)
+    if end != len(blob):
+        raise TableError(f"structure Length 0x{len(blob):X} but its fields end at 0x{end:X}: "
+                         "iasl writes a name (with its NUL) and nothing after it", node=where,
+                         field="length")
+    return out
+
+
+# Any table iasl's template cannot reproduce (an undecoded structure, bytes
+# after the last one, a release without SATC/SIDP, a non-zero field the
+# release labels Reserved) is written in the generic syntax, with the reason.
+DIALECT = Dialect(relabel={"Flags (decoded below)": "Flags"}, node_rows=_iasl_rows,
+                  generic=lambda decoded: None)
 
 SPEC = TableSpec(
     signature="DMAR",
@@ -623,4 +691,5 @@ SPEC = TableSpec(
     mapper="acpitables.mapping.dmar:DmarMapper",
     schema_doc=schema_doc,
     dialect=DIALECT,
+    header_flags=HEADER_FLAGS,
 )

@@ -23,9 +23,9 @@ from ..engine.nodes import NodeKind, since
 from ..engine.pci import BdfError, format_bdf, parse_bdf
 from ..engine.roles import Role, RoleKind
 from ..engine.streams import REST, Element, Stream, StreamKind
-from ..engine.table import Dialect, Node, Table, TableSpec
+from ..engine.table import Dialect, IaslText, Node, Table, TableSpec, node_label
 from ..engine.yamlio import Flow, Hex
-from ..errors import Diagnostic
+from ..errors import Diagnostic, TableError
 
 IVINFO = FlagSet(("efr_sup", 0x1, "EFRSup"), ("dma_remap", 0x2, "DMA remap support"),
                  ("gva_size", 0xE0, "GVA size"), ("pa_size", 0x7F00, "PA size"),
@@ -816,11 +816,145 @@ def schema_doc() -> dict:
         reserved="The 8 reserved header bytes, when not zero.")
 
 
-# iasl's own IVRS template cannot be targeted yet (its scope/entry rows merge
-# fields ours keep apart, and its releases differ on the newer kinds): -f dsl
-# writes the generic syntax, which every release compiles with iasl -G.
-DIALECT = Dialect(generic=lambda decoded: "acpitables writes IVRS in the generic syntax only")
+# --- what iasl writes differently (formats/dsl.py reads DIALECT) ---------------
+# iasl's IVRS template (ACPICA dmtbinfo2.c AcpiDmTableInfoIvrs*, compiled by
+# dttable1.c DtCompileIvrs) is our layout with other labels; the rows come
+# from the declarations above, and these are the release facts that change
+# them. 20210604 rewrote it: before, a subtable's Flags has no sub-lines,
+# device entries start with "Entry Type" and have no Data Setting sub-lines,
+# and there is no IVHD type 40h and no ACPI HID entry ("Unknown IVRS
+# subtable type"); from then on every entry starts with "Subtable Type",
+# the subtable Flags words are built from their sub-lines (DT_FLAG), and a
+# type-40h code always opens an IVHD block, so the 8-byte padding entry
+# (also 40h) has no source.
+IASL_NEW_FORM = 20210604
+IASL_LABELS = {"Flags": "Flags (decoded below)", "Entry Type": "Subtable Type", "Uid": "UID",
+               "Virtualization Info (decoded below)": "Virtualization Info",
+               "EFR2 Image": "Reserved"}  # iasl labels EFR2 Reserved (zeroes a non-zero one)
+IASL_OLD_LABELS = {"Flags": "Flags", "Entry Type": "Entry Type",
+                   "Data Setting (decoded below)": "Data Setting"}
+# Data Setting's sub-lines as iasl names them; a bit no FlagSet field covers
+# is iasl's "Reserved" sub-line (bit 3).
+IASL_SETTING_LABELS = {"SysMgt": "System MGMT", "Lint0Pass": "LINT0 Pass",
+                       "Lint1Pass": "LINT1 Pass"}
 
+
+def _is_id_integer(text: bytes) -> bool:
+    """ACPICA UtIsIdInteger: an ID is an integer unless its first three
+    characters are letters (both the disassembler and DtCompileIvrs ask)."""
+    return not all(chr(b).isascii() and chr(b).isalpha() for b in text[:3])
+
+
+def _iasl_id(value: bytes, where: str, field: str) -> IaslText:
+    """An ACPI HID/CID as iasl writes it: a NAME8 string or a UINT64."""
+    if not _is_id_integer(value):
+        text, _, tail = value.partition(b"\0")
+        if any(tail) or any(b < 0x20 or b > 0x7E or b == 0x22 for b in text):
+            raise TableError(f"{field} {value!r}: iasl's 8-character name cannot hold it",
+                             node=where, field=field)
+        return IaslText(f'"{text.decode()}"')
+    shown = f"{int.from_bytes(value, 'little'):016X}"
+    if not _is_id_integer(shown.encode()):
+        raise TableError(f"{field} 0x{shown}: iasl reads a value starting with three letters "
+                         "as a name", node=where, field=field)
+    return IaslText(shown)
+
+
+def _settings_sublines(off: int, prefix: str, value: int) -> list:
+    """Data Setting's sub-lines in iasl's order: SETTINGS' fields, and a
+    Reserved line for each run of bits between them."""
+    out, bit = [], 0
+    for name, mask, label in sorted(SETTINGS.fields, key=lambda f: f[1]):
+        low = (mask & -mask).bit_length() - 1
+        if low > bit:
+            gap = ((1 << low) - 1) & ~((1 << bit) - 1)
+            out.append((off, 0, f"{prefix}.reserved", "Reserved",
+                        IaslText(f"{(value & gap) >> bit:X}")))
+        out.append((off, 0, f"{prefix}.{name}", IASL_SETTING_LABELS.get(label, label),
+                    IaslText(f"{(value & mask) >> low:X}")))
+        bit = mask.bit_length()
+    return out
+
+
+def _iasl_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
+    """iasl's rows for one IVRS subtable in release `acpica`'s template, or
+    TableError (node, reason) when that template cannot reproduce it."""
+    where = node_label(node)
+    new = acpica >= IASL_NEW_FORM
+    f = node.fields
+    if node.type == IVHD_40 and not new:
+        raise TableError(f"iasl {acpica} has no IVHD type 40h (DtCompileIvrs knows it from "
+                         f"ACPICA {IASL_NEW_FORM})", node=where, field="type")
+    if f.get(REST):
+        raise TableError(f"{len(f[REST])} bytes after the last device entry are no entry: "
+                         "iasl writes whole entries only", node=where, field=REST)
+    if f.get("gaps"):
+        raise TableError("bytes no field covers: iasl writes fields back to back", node=where,
+                         field="gaps")
+    if new and node.type not in IVHD_TYPES and f.get("flags", 0) & ~IVMD_FLAGS.mask:
+        raise TableError(f"IVMD flags 0x{f['flags']:02X}: iasl builds the word from its four "
+                         "flag sub-lines, so bits 4-7 are lost", node=where, field="flags")
+    labels = {**IASL_LABELS, **IASL_OLD_LABELS} if not new else IASL_LABELS
+    devices = f.get("devices") or ()
+    out: list = []
+    for off, size, name, label, value in rows:
+        parts = name.split(".")
+        entry: dict = devices[int(parts[1])] if parts[0] == "devices" else {}
+        if "data" in entry:
+            raise TableError(f"device entry {parts[1]} of type 0x{entry['type']:02X} is kept raw: "
+                             "iasl has no template for it", node=where, field=f"devices.{parts[1]}")
+        code = entry.get("type")
+        if code == HID and not new:
+            raise TableError(f"iasl {acpica} has no ACPI HID device entry (DtCompileIvrs knows "
+                             f"it from ACPICA {IASL_NEW_FORM})", node=where, field=f"devices.{parts[1]}")
+        if code == PAD8 and new:
+            raise TableError(f"device entry {parts[1]} is an 8-byte padding entry (type 40h): "
+                             f"iasl {acpica} reads type 40h as an IVHD block", node=where,
+                             field=f"devices.{parts[1]}")
+        if size == 0:
+            continue                    # the flags words' sub-lines: below, or none
+        if code == PAD8 and parts[-1] == "reserved":
+            label = "Extended Data"     # before 20210604 the 8-byte padding entry is 8b's form
+            value = int.from_bytes(value, "little")
+        elif code == HID and parts[-1] in ("hid", "cid"):
+            value = _iasl_id(value, where, name)
+        elif code == HID and parts[-1] == "uid":
+            value = _iasl_uid(entry, where, name)
+        out.append((off, size, name, labels.get(label, label), value))
+        if new and parts[-1] == "data_setting":
+            out += _settings_sublines(off, name, value)
+        if new and name == "flags":     # DT_FLAG: iasl builds the word from these
+            out += [(off, 0, f"flags.{key}", flag, v)
+                    for key, flag, v in NODE_TYPES[node.type].flags["flags"].rows(value)]
+        if code == HID and parts[-1] == "uid_length" and not entry.get("uid"):
+            raise TableError(f"ACPI HID entry {parts[1]} without a UID: DtCompileIvrs reads the "
+                             "next line as its UID Format", node=where, field=name)
+    end = sum(r[1] for r in out)
+    if end != len(blob):
+        raise TableError(f"subtable Length 0x{len(blob):X} but its fields end at 0x{end:X}: "
+                         "iasl computes Length from the fields", node=where, field="length")
+    return out
+
+
+def _iasl_uid(entry: dict, where: str, field: str) -> IaslText:
+    """The UID as DtCompileIvrs reads it: a string of exactly UID Length
+    characters (format 2), or always a UINT64 (format 1)."""
+    uid, fmt = bytes(entry.get("uid") or b""), entry["uid_format"]
+    if fmt == 2 and not any(b < 0x20 or b > 0x7E or b == 0x22 for b in uid):
+        return IaslText(f'"{uid.decode()}"')
+    if fmt == 1 and len(uid) == 8:
+        return IaslText(f"{int.from_bytes(uid, 'little'):016X}")
+    why = {1: f"an integer UID of {len(uid)} bytes: iasl writes 8",
+           2: "a string UID with a byte iasl cannot quote (or a NUL)"}.get(
+        fmt, f"UID format {fmt}: DtCompileIvrs knows formats 1 and 2 with a UID")
+    raise TableError(why, node=where, field=field)
+
+
+# Any table iasl's template cannot reproduce (an undecoded subtable or entry,
+# bytes after the last one, a release without 40h blocks or HID entries, a
+# non-zero field the release labels Reserved) is written in the generic
+# syntax, with the reason.
+DIALECT = Dialect(node_rows=_iasl_rows, generic=lambda decoded: None)
 
 SPEC = TableSpec(
     signature="IVRS",
