@@ -636,11 +636,11 @@ def _stdin_as_file() -> str:
 
 
 def _open_mapper(input: str, compat: "Compat", node: Optional[str],
-                 topology: Any = None) -> "Mapper":
+                 topology: Any = None, cmdline: Optional[str] = None) -> "Mapper":
     from .mapping import io as mapper_io
     path = _stdin_as_file() if input == "-" else input
     try:
-        return mapper_io.open_mapper(path, compat.value, node, topology)
+        return mapper_io.open_mapper(path, compat.value, node, topology, cmdline)
     except AcpiTablesError as exc:
         text = str(exc)
         if input == "-":
@@ -752,6 +752,10 @@ def map_command(
                                            "or .tar[.gz]), a snapshot, or lspci -vmm -D / -tv text. "
                                            "Names devices and applies Linux's DMA aliases; alone, "
                                            "maps every function in it."),
+    cmdline: Optional[str] = typer.Option(None, "--cmdline", metavar="CMDLINE", help="The kernel "
+                                          "command line: its ivrs_acpihid, ivrs_ioapic and "
+                                          "ivrs_hpet overrides change IVRS answers, e.g. "
+                                          "'ivrs_acpihid=AMDI0020:0@00:14.5'."),
 ) -> None:
     """Which IOMMU translates a device, with which ID -- or does it bypass?"""
     import json
@@ -773,9 +777,10 @@ def map_command(
         raise typer.Exit(2)
     if topo is not None and chosen == 0 and (input is not None or any(
             p is not None for p in (iommu_map, msi_map))):
-        m = _open_mapper(input, compat, node, topo) if input is not None else _dt_from_values(
-            iommu_map, _int_option(iommu_map_mask, "--iommu-map-mask"), msi_map,
-            _int_option(msi_map_mask, "--msi-map-mask"), segment or 0, compat)
+        m = _open_mapper(input, compat, node, topo, cmdline) if input is not None else \
+            _dt_from_values(iommu_map, _int_option(iommu_map_mask, "--iommu-map-mask"),
+                            msi_map, _int_option(msi_map_mask, "--msi-map-mask"),
+                            segment or 0, compat)
         _topology_map(m, topo, input or "<command line>", format, segment)
         return
     if chosen != 1:
@@ -795,7 +800,8 @@ def map_command(
         from . import batch
         _map_many([n for a in inputs for n in (batch.glob_inputs(a) if _is_glob(a) else [a])],
                   dict(rid=rid, segment=segment, device=device, address=address,
-                       input_id=input_id, all_ids=all_ids, msi=msi, compat=compat, node=node),
+                       input_id=input_id, all_ids=all_ids, msi=msi, compat=compat, node=node,
+                       cmdline=cmdline),
                   format)
         return
     input = inputs[0] if inputs else None
@@ -808,7 +814,7 @@ def map_command(
                             _int_option(msi_map_mask, "--msi-map-mask"), segment or 0, compat)
         input = "<command line>"
     else:
-        m = _open_mapper(input, compat, node, topo)
+        m = _open_mapper(input, compat, node, topo, cmdline)
     if all_ids:
         segs = [segment] if segment is not None else m.segments()
         result = {seg: m.segment_map(seg, msi).spans for seg in segs}
@@ -865,7 +871,7 @@ def _topology_map(m, topo, input: str, format: "MapManyFormat", segment: Optiona
                                "devices": [device_result(topo, m, d) for d in devs]}, indent=2))
     else:
         for d in devs:
-            typer.echo(f"{d.label()}: {topo.lookup(m, d)}{alias_text(topo, d)}")
+            typer.echo(f"{d.label()}: {topo.lookup(m, d)}{alias_text(topo, d, m)}")
         for n in topo.notes:
             _err(f"{topo.source}: note: {n}")
     _skipped(m)
@@ -893,7 +899,8 @@ def _map_many(inputs: list[str], opts: dict, format: "MapManyFormat") -> None:
         name = "<stdin>" if input == "-" else input
         try:
             m = mapper_io.open_mapper(_stdin_as_file() if input == "-" else input,
-                                      opts["compat"].value, opts["node"])
+                                      opts["compat"].value, opts["node"],
+                                      cmdline=opts.get("cmdline"))
             for d in getattr(m, "skipped", ()):
                 _err(f"{name}: error: {d} (table skipped)")
                 failed = True

@@ -315,7 +315,7 @@ def _check(topo: Topology, m: Mapper, dev: PciDevice, snap: Snapshot, iommu_devs
            failed: dict) -> DeviceCheck:
     r = topo.lookup(m, dev)
     aliases = []
-    for a in topo.dma_aliases(dev):
+    for a in topo.dma_aliases(dev, m):
         if a.rid not in aliases:
             aliases.append(a.rid)
     group = dev.group or snap.groups.get(dev.bdf)
@@ -350,6 +350,11 @@ def _check(topo: Topology, m: Mapper, dev: PciDevice, snap: Snapshot, iommu_devs
             c.why = (f"the tables name {r.iommu}, the kernel attached the device to the "
                      f"IOMMU {dev.iommu}")
             return c
+    if got == c.expected and c.group is not None:
+        split = _split_alias_group(topo, m, dev, c.group, snap)
+        if split:
+            c.status, c.why = "disagree", split
+            return c
     if got == c.expected:
         c.status = "agree"
         return c
@@ -357,7 +362,7 @@ def _check(topo: Topology, m: Mapper, dev: PciDevice, snap: Snapshot, iommu_devs
     if c.expected == "translated":
         c.why = "the tables give the device an IOMMU, the kernel put it in no group"
         if len(aliases) > 1:
-            bridged = [a for a in topo.dma_aliases(dev) if a.via != dev.bdf]
+            bridged = [a for a in topo.dma_aliases(dev, m) if a.via != dev.bdf]
             if bridged:
                 b = bridged[-1]
                 c.why += (f"; its DMA reaches the IOMMU as 0x{b.rid:04X} ({b.why}, "
@@ -367,6 +372,20 @@ def _check(topo: Topology, m: Mapper, dev: PciDevice, snap: Snapshot, iommu_devs
     else:
         c.why = "the tables say bypass, yet the kernel put the device in an IOMMU group"
     return c
+
+
+def _split_alias_group(topo: Topology, m: Mapper, dev: PciDevice, group: str,
+                       snap: Snapshot) -> str:
+    """Why the kernel's groups contradict a DMA alias the tables and quirks
+    give (Linux puts a device and a function at its alias in one group:
+    mapping/topology.py alias_partners), or ''."""
+    for other, tie in topo.alias_partners(dev, m):
+        theirs = other.group or snap.groups.get(other.bdf)
+        if theirs is not None and theirs != group:
+            return (f"{tie.via} has DMA alias 0x{tie.rid:04X} ({tie.why}), so Linux puts "
+                    f"{dev.bdf} and {other.bdf} in one IOMMU group; the kernel has groups "
+                    f"{group} and {theirs}")
+    return ""
 
 
 def _node(m: Mapper, name: str):

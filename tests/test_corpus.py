@@ -75,7 +75,7 @@ def test_flipped_checksum_is_reported_and_corrected(path):
     correct = (-(sum(original[:size]) - original[9])) & 0xFF
     original[9] = (correct + 0x5A) & 0xFF
     rebuilt, decoded = roundtrip(bytes(original))
-    [warning] = [w for w in decoded.warnings if "checksum" in w.message]
+    [warning] = [w for w in decoded.warnings if w.code == "TABLE-CHECKSUM"]
     assert warning.message == (f"checksum 0x{original[9]:02X} is wrong, should be "
                                f"0x{correct:02X}")
     assert rebuilt[9] == correct

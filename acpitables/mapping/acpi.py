@@ -32,15 +32,19 @@ def engine_class(signature: str) -> Callable[[Table], Mapper]:
     return getattr(importlib.import_module(module), name)
 
 
-def for_table(table: Table, topology: Any = None) -> Mapper:
+def for_table(table: Table, topology: Any = None, cmdline: str | None = None) -> Mapper:
     """The engine for one decoded or compiled table; `topology` (a
     mapping.topology.Topology) goes to engines whose answers depend on it
-    (DMAR bridge scopes, IVRS ranges)."""
+    (DMAR bridge scopes, IVRS ranges), `cmdline` (a kernel command line) to
+    engines whose answers it can change (IVRS: ivrs_acpihid, ivrs_ioapic,
+    ivrs_hpet)."""
     cls: Any = engine_class(table.signature)
+    kw = {"cmdline": cmdline} if cmdline is not None and getattr(cls, "takes_cmdline", False) \
+        else {}
     if topology is not None and getattr(cls, "takes_topology", False):
         from .pcitopo import Topology
-        return cls(table, Topology.from_machine(topology))
-    return cls(table)
+        return cls(table, Topology.from_machine(topology), **kw)
+    return cls(table, **kw)
 
 
 def _rank(engine: Mapper) -> int:
@@ -95,7 +99,8 @@ class AcpiMapper(Mapper):
         return Bypass(BypassReason.NO_DESCRIPTION, "no table describes MMIO endpoints")
 
 
-def for_tables(tables: Iterable[Table], topology: Any = None) -> Mapper:
+def for_tables(tables: Iterable[Table], topology: Any = None,
+               cmdline: str | None = None) -> Mapper:
     """The tables of one machine combined as Linux combines them: the first
     table of each signature that has a mapper (Linux's acpi_get_table(sig,
     0)), in scan order; one table alone gives its own engine."""
@@ -104,7 +109,7 @@ def for_tables(tables: Iterable[Table], topology: Any = None) -> Mapper:
         spec = TABLES.get(t.signature)
         if spec is None or not spec.mapper or t.signature in seen:
             continue
-        seen[t.signature] = for_table(t, topology)
+        seen[t.signature] = for_table(t, topology, cmdline)
     if not seen:
         raise InputError("no table with a mapper (IORT, VIOT, ...)")
     if len(seen) == 1:

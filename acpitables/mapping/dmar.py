@@ -15,6 +15,14 @@ says what it assumes (mapping/pcitopo.py). Without a topology a bridge's
 secondary bus is only known to be above the bridge's own bus, so devices
 on the root buses get exact answers.
 
+A PCI device listed by two units goes to the one first in that list (the
+later in the table): dmar_pci_bus_add_dev records it in the first unit
+whose scope matches and stops. INCLUDE_PCI_ALL units' own PCI scopes are
+never filled (that loop skips them). RMRR, ATSR, SATC and SIDP structures
+do not change which unit translates (device_lookup_iommu walks DRHDs only).
+A device's DMA aliases do not either: the unit is the device's own
+(`lookup_aliases`).
+
 Linux refuses the whole table (host address width below 12, no DRHD, a
 structure past the table end, an unterminated ANDD name) or disables VT-d
 (a DRHD at address 0; given a topology, an ENDPOINT scope naming a bridge):
@@ -23,12 +31,13 @@ every device is a MapError then, doing direct DMA.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from ..engine.table import Node, Table
 from ..tables import dmar as declared
 from .results import (RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Result, Span,
                       TableMapper, Translated, paint)
-from .pcitopo import Topology, assuming, bdf
+from .pcitopo import Topology, assuming, bdf, own_id_decides
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,11 @@ class DmarMapper(TableMapper):
         caveats: list[_Caveat] = []
         topo = self.topology
         for unit in units:
+            if declared.is_catch_all(unit):
+                # dmar_pci_bus_add_dev skips INCLUDE_PCI_ALL units: their PCI
+                # scopes are never filled, the unit only catches the rest.
+                rules.append((0, RID_MAX, unit))
+                continue
             for scope in unit.fields.get("scopes") or ():
                 kind = declared.scope_kind(scope)
                 if kind not in ("endpoint", "bridge") or not scope.get("path"):
@@ -130,8 +144,6 @@ class DmarMapper(TableMapper):
                     caveats.append(_Caveat(len(rules), (rid >> 8) + 1,
                                            f"no device is behind bridge {bdf(rid, segment)} "
                                            f"({where}); a PCI topology says which buses are"))
-            if declared.is_catch_all(unit):
-                rules.append((0, RID_MAX, unit))
         spans = []
         points = [c.bus_lo << 8 for c in caveats if c.bus_lo <= 0xFF]
         gap = (f"no DRHD of segment {segment:#x} lists it or a bridge above it, and none has "
@@ -150,10 +162,19 @@ class DmarMapper(TableMapper):
             spans.append(Span(a, b, result))
         return IntervalMap(spans)
 
+    def lookup_aliases(self, rids: Sequence[int], segment: int = 0) -> Result:
+        """A PCI device and its DMA aliases (own RID first): the unit is the
+        device's own (device_lookup_iommu matches the device against the
+        scopes, not its aliases); domain_context_mapping programs each alias
+        on that unit."""
+        return own_id_decides(self, rids, segment)
+
     def lookup_device(self, path: str, input_id: int | None = None, msi: bool = False) -> Result:
-        """An ACPI namespace device (ANDD) by its path: the DRHD whose
-        namespace scope carries its device number (dmar_acpi_insert_dev_scope);
-        the ID is the scope's source-id."""
+        """An ACPI namespace device (ANDD) by its path: the first unit in
+        Linux's list (scoped units in reverse table order, then the
+        INCLUDE_PCI_ALL ones) with a namespace scope of its device number
+        (dmar_acpi_insert_dev_scope walks every unit, INCLUDE_PCI_ALL ones
+        too); the ID is that scope's bus and first path entry."""
         if self.refused:
             return MapError("dmar-refused", self.refused)
         found = declared.namespace_device(self.table, path)
@@ -164,7 +185,9 @@ class DmarMapper(TableMapper):
             for scope in unit.fields.get("scopes") or ():
                 if (declared.scope_kind(scope) == "namespace"
                         and scope["enumeration_id"] == number and scope.get("path")):
-                    hop = scope["path"][-1]
+                    # The scope's start bus and FIRST path entry, whatever
+                    # follows (dmar_acpi_insert_dev_scope reads path->device).
+                    hop = scope["path"][0]
                     rid = scope["bus"] << 8 | hop["device"] << 3 | hop["function"]
                     return Translated(unit.name, rid, (declaration.name, unit.name))
         return Bypass(BypassReason.NO_MATCH, f"no namespace scope carries ANDD {number}")

@@ -32,7 +32,7 @@ from .results import MapError, Mapper, Result, Span, Translated
 
 
 def open_mapper(path: str, compat: str = dt.DEFAULT_COMPAT, node: str | None = None,
-                topology: Any = None) -> Mapper:
+                topology: Any = None, cmdline: str | None = None) -> Mapper:
     """Any input the tool reads, as one mapper; `topology` (a
     mapping.topology.Topology) goes to the engines whose answers depend on
     the PCI topology (DMAR bridge scopes, IVRS aliases).
@@ -40,16 +40,18 @@ def open_mapper(path: str, compat: str = dt.DEFAULT_COMPAT, node: str | None = N
     A directory or dump holding several tables keeps going past a table
     that does not decode: the mapper is built from the others, and
     `mapper.skipped` lists each broken one as an error Diagnostic naming
-    its file (a single broken table is an InputError, as before)."""
+    its file (a single broken table is an InputError, as before).
+    `cmdline` (a kernel command line) goes to the engines it can change
+    (IVRS: ivrs_acpihid / ivrs_ioapic / ivrs_hpet)."""
     if path != "-" and dt.is_dt(path):
         return dt.mapper_from_file(path, compat, node)
     if path != "-" and Path(path).suffix in (".yaml", ".yml"):
-        return description_mapper(path, topology)
+        return description_mapper(path, topology, cmdline)
     try:
         src = sources.read(path)
     except InputError as exc:
         if path != "-" and Path(path).is_file() and _is_text(path):
-            return description_mapper(path, topology)
+            return description_mapper(path, topology, cmdline)
         raise InputError(f"{exc}; nor a Devicetree (.dts/.dtb) or a YAML description") from None
     tables, skipped = [], []
     for name, data in src.tables:
@@ -60,7 +62,7 @@ def open_mapper(path: str, compat: str = dt.DEFAULT_COMPAT, node: str | None = N
                 raise
             skipped.append(Diagnostic("error", str(exc), file=name, code="MAP-SKIPPED-TABLE"))
     try:
-        m = for_tables(tables, topology)
+        m = for_tables(tables, topology, cmdline)
     except InputError as exc:
         why = "; ".join(str(d) for d in skipped)
         raise InputError(f"{path}: {exc}" + (f" (skipped: {why})" if why else "")) from None
@@ -76,11 +78,11 @@ def _is_text(path: str) -> bool:
     return True
 
 
-def description_mapper(path: str, topology: Any = None) -> Mapper:
+def description_mapper(path: str, topology: Any = None, cmdline: str | None = None) -> Mapper:
     data, name = api.load_description(Path(path))
     table, _ = api.compile_description(data, name)
     place_nodes(table)
-    return for_table(table, topology)
+    return for_table(table, topology, cmdline)
 
 
 def place_nodes(table) -> None:

@@ -14,11 +14,11 @@ a richer source (sysfs, lspci) only has to produce these facts.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..engine.pci import format_bdf, parse_bdf
-from .results import Bypass, Translated
+from .results import Bypass, BypassReason, Result, Translated
 
 
 @dataclass(frozen=True)
@@ -152,3 +152,20 @@ def bdf(rid: int, segment: int = 0) -> str:
     return format_bdf(rid, segment or None)
 
 
+
+
+def own_id_decides(mapper, rids: Sequence[int], segment: int = 0) -> Result:
+    """x86's rule for a device with DMA aliases (own RID first): the IOMMU
+    is the one of the device itself -- VT-d device_lookup_iommu walks the
+    scopes for the device, AMD-Vi rlookup_amd_iommu reads its own device
+    ID -- and every alias is programmed on that IOMMU (domain_context_mapping
+    / clone_aliases over pci_for_each_dma_alias). So the aliases are further
+    IDs of the one answer, never a second opinion as on Arm (IORT/VIOT)."""
+    if not rids:
+        return Bypass(BypassReason.NO_MATCH, "no RID given")
+    r = mapper.lookup(rids[0], segment)
+    if not isinstance(r, Translated):
+        return r
+    ids = [i for i in rids[1:] if i != rids[0]]
+    ids += [i for i in r.more_ids if i not in ids and i != rids[0]]
+    return replace(r, more_ids=tuple(dict.fromkeys(ids)))

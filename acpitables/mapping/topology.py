@@ -6,7 +6,11 @@ pci_for_each_dma_alias (drivers/pci/search.c) and hands every alias to the
 firmware lookup (IORT/VIOT); this module does the same walk over a topology
 read by topology_io (a sysfs snapshot or lspci text) and answers through
 Mapper.lookup_aliases, so a device behind a PCIe-to-PCI bridge comes out
-with the IDs Linux gives its IOMMU.
+with the IDs Linux gives its IOMMU. An IOMMU driver can add aliases from
+its own table (the AMD driver makes a same-bus IVRS alias a PCI DMA alias:
+an engine's `pci_dma_aliases`); they join the quirk aliases in the
+device's dma_alias_mask, and a function at such an alias shares the
+device's IOMMU group (`alias_partners`).
 """
 from __future__ import annotations
 
@@ -132,15 +136,16 @@ class Topology:
             seen.add(dev.bdf)
             yield dev
 
-    def dma_aliases(self, dev: PciDevice) -> list[Alias]:
+    def dma_aliases(self, dev: PciDevice, mapper: Mapper | None = None) -> list[Alias]:
         """The requester IDs Linux passes to the firmware lookup, in its order
-        (pci_for_each_dma_alias): own RID, quirk aliases of the same bus, then
-        one per bridge on the way to the root bus."""
+        (pci_for_each_dma_alias): own RID, the device's dma_alias_mask (quirk
+        aliases, and those an IOMMU driver adds from its table when `mapper`
+        is given: `firmware_aliases`) in devfn order, then one per bridge on
+        the way to the root bus."""
         out = [Alias(dev.rid, "own requester ID", dev.bdf)]
-        quirk = FUNC_ALIAS_QUIRKS.get((dev.vendor, dev.device))
-        if quirk is not None:
-            devfn = (dev.rid & 0xF8) | quirk[0] if quirk[1] != "quirk_fixed_dma_alias" else quirk[0]
-            out.append(Alias(dev.rid & 0xFF00 | devfn, f"DMA alias quirk ({quirk[1]})", dev.bdf))
+        for a in sorted(self.mask_aliases(dev, mapper), key=lambda a: a.rid):
+            if a.rid not in [b.rid for b in out]:
+                out.append(a)
         for br in self.upstream(dev):
             if br.pcie_type in PORTS or (not br.pcie_known and br.pcie_type is None):
                 continue      # PCIe ports forward the requester ID unchanged
@@ -159,14 +164,56 @@ class Topology:
                                  br.bdf))
         return out
 
+    def mask_aliases(self, dev: PciDevice, mapper: Mapper | None = None) -> list[Alias]:
+        """The device's dma_alias_mask: same-bus aliases (pci_add_dma_alias)
+        from quirks and, with `mapper`, from its IOMMU table."""
+        out: list[Alias] = []
+        quirk = FUNC_ALIAS_QUIRKS.get((dev.vendor, dev.device))
+        if quirk is not None:
+            devfn = (dev.rid & 0xF8) | quirk[0] if quirk[1] != "quirk_fixed_dma_alias" else quirk[0]
+            out.append(Alias(dev.rid & 0xFF00 | devfn, f"DMA alias quirk ({quirk[1]})", dev.bdf))
+        if mapper is not None:
+            out += firmware_aliases(mapper, dev)
+        return out
+
+    def alias_partners(self, dev: PciDevice,
+                       mapper: Mapper | None = None) -> list[tuple[PciDevice, Alias]]:
+        """The functions Linux puts in dev's IOMMU group because one is a DMA
+        alias of the other (drivers/iommu/iommu.c get_pci_alias_group:
+        pci_devs_are_dma_aliases -- same bus, either's dma_alias_mask holds
+        the other's devfn), each with the alias that ties them."""
+        out: list[tuple[PciDevice, Alias]] = []
+        mine = {a.rid: a for a in self.mask_aliases(dev, mapper)}
+        for other in self:
+            if other is dev or other.segment != dev.segment or other.bus != dev.bus:
+                continue
+            theirs = {a.rid: a for a in self.mask_aliases(other, mapper)}
+            tie = mine.get(other.rid) or theirs.get(dev.rid)
+            if tie is not None:
+                out.append((other, tie))
+        return out
+
     def lookup(self, mapper: Mapper, dev: PciDevice) -> Result:
         """What the tables give the device, over all its DMA aliases, as Linux
-        asks them: the first alias that does not translate decides."""
+        asks them (the engine decides how: on Arm the first alias that does
+        not translate decides, on x86 the device's own ID)."""
         rids: list[int] = []
-        for a in self.dma_aliases(dev):
+        for a in self.dma_aliases(dev, mapper):
             if a.rid not in rids:      # Linux asks twice; the fwspec keeps one
                 rids.append(a.rid)
         return mapper.lookup_aliases(rids, dev.segment)
+
+
+def firmware_aliases(mapper: Mapper, dev: PciDevice) -> list[Alias]:
+    """The same-bus DMA aliases an IOMMU driver adds to the device from its
+    table (an engine's `pci_dma_aliases`: IVRS aliases, amd/iommu.c
+    setup_aliases), over the engines of a combined mapper."""
+    out: list[Alias] = []
+    for engine in getattr(mapper, "engines", (mapper,)):
+        hook = getattr(engine, "pci_dma_aliases", None)
+        if hook is not None:
+            out += [Alias(rid, why, dev.bdf) for rid, why in hook(dev.segment, dev.rid)]
+    return out
 
 
 def device_result(topo: Topology, mapper: Mapper, dev: PciDevice) -> dict:
@@ -174,11 +221,11 @@ def device_result(topo: Topology, mapper: Mapper, dev: PciDevice) -> dict:
     r = topo.lookup(mapper, dev)
     return {"device": dev.bdf, "name": dev.label(), **r.as_dict(),
             "dma_aliases": [{"rid": a.rid, "bdf": bdf_key(dev.segment, a.rid), "why": a.why,
-                             "via": a.via} for a in topo.dma_aliases(dev)]}
+                             "via": a.via} for a in topo.dma_aliases(dev, mapper)]}
 
 
-def alias_text(topo: Topology, dev: PciDevice) -> str:
-    aliases = topo.dma_aliases(dev)
+def alias_text(topo: Topology, dev: PciDevice, mapper: Mapper | None = None) -> str:
+    aliases = topo.dma_aliases(dev, mapper)
     if len(aliases) == 1:
         return ""
     # The walk ends at the root bus: its last alias is what the IOMMU sees.

@@ -203,7 +203,16 @@ def units(table: Table) -> list[Node]:
 
 
 def has_ivhd(table: Table) -> bool:
-    return any(not n.raw and n.type in IVHD_TYPES for n in table.nodes)
+    """Whether any subtable has an IVHD type (init_iommu_all goes by the type
+    byte: a block kept raw here still is one to Linux)."""
+    return any(n.type in IVHD_TYPES for n in table.nodes)
+
+
+def chosen_blocks(table: Table) -> list[Node]:
+    """Every subtable of the chosen IVHD type, raw ones too: what
+    init_iommu_all hands to init_iommu_one."""
+    chosen = chosen_ivhd_type(table)
+    return [n for n in table.nodes if n.type == chosen] if chosen in IVHD_TYPES else []
 
 
 def takes_hid_entries(node: Node) -> bool:
@@ -222,6 +231,105 @@ def last_devid(node: Node) -> int:
         elif code in (SELECT, END, ALIAS_SELECT, EXT_SELECT) and "data" not in e:
             last = max(last, e["device_id"])
     return last
+
+
+# --- what makes Linux use no AMD IOMMU at all -------------------------------------
+# early_amd_iommu_init (drivers/iommu/amd/init.c) fails, or never returns,
+# on these; the state machine then ends in IOMMU_INIT_ERROR and no device
+# is translated (each does direct DMA). The mapper answers MapError with
+# linux_refusal's reason; check() reports each as an error finding.
+
+SELECTING = (ALL, SELECT, END, ALIAS_SELECT, EXT_SELECT)  # find_last_devid_from_ivhd's types
+
+
+def checksum_wrong(table: Table) -> bool:
+    """Whether the table's bytes do not sum to zero (check_ivrs_checksum).
+    A decoded table keeps the checksum it was found with; building it back
+    gives the right one (a compiled table has none: building computes it)."""
+    if table.checksum is None:
+        return False
+    from ..engine.table import TableError, encode_table  # noqa: PLC0415 -- cycle via SPEC
+    try:
+        right = encode_table(table, SPEC)[9]
+    except TableError:
+        return False
+    return right != table.checksum
+
+
+def selects_no_id(node: Node) -> bool:
+    """find_last_devid_from_ivhd (Linux 6.0+) starts at -EINVAL and only an
+    ALL, SELECT, RANGE END, ALIAS SELECT or EXTENDED SELECT entry raises it:
+    a block without one makes find_last_devid_acpi fail, so alloc_pci_segment
+    returns NULL and init_iommu_one -ENOMEM."""
+    return not any(e["type"] in SELECTING and "data" not in e
+                   for e in node.fields.get("devices") or ())
+
+
+def _trailing_walk(trailing: bytes) -> str | None:
+    """What Linux's subtable walk (p += h->length) does in bytes after the
+    last subtable: never advances (Length 0), or reads a header past the
+    table end; None when it lands on the end."""
+    off = 0
+    while off < len(trailing):
+        if off + 4 > len(trailing):
+            return "reads a subtable header past the table end"
+        length = int.from_bytes(trailing[off + 2:off + 4], "little")
+        if length == 0:
+            return "meets a subtable Length of 0 and never advances (the boot hangs)"
+        off += length
+    return None
+
+
+def _unit_trouble(node: Node) -> str | None:
+    rest = node.fields.get(REST) or b""
+    if node.length_override is not None:
+        return (f"{node.name} (type {node.type:02X}h) runs past the table end (Length "
+                f"{node.length_override}): Linux reads its device entries from the memory "
+                "after the IVRS")
+    if node.raw:
+        return (f"{node.name} (type {node.type:02X}h) cannot be decoded, yet Linux reads it "
+                "as an IVHD block: what it selects is not in the table's terms")
+    if rest and rest[0] >= 0x80 and rest[0] != HID:
+        return (f"{node.name} has a device entry of type 0x{rest[0]:02X}, whose size "
+                "ivhd_entry_length gives as 0: Linux's entry walk never advances (the boot "
+                "hangs)")
+    if rest:
+        return (f"{node.name}'s last device entry runs past the block end: Linux reads it "
+                "from the bytes that follow")
+    for e in node.fields.get("devices") or ():
+        if e["type"] == SPECIAL and "data" not in e and e["variety"] not in (1, 2):
+            return (f"{node.name} has a special entry of variety {e['variety']}: "
+                    "add_special_device gives -EINVAL, init_iommu_from_acpi fails and Linux "
+                    "uses no AMD IOMMU")
+    if selects_no_id(node):
+        return (f"{node.name} has no ALL, SELECT, RANGE END, ALIAS SELECT or EXTENDED SELECT "
+                "entry: find_last_devid_from_ivhd gives -EINVAL, alloc_pci_segment fails and "
+                "Linux uses no AMD IOMMU")
+    return None
+
+
+def linux_refusal(table: Table) -> str | None:
+    """Why Linux's AMD IOMMU driver uses no IOMMU at all with this table,
+    in the order early_amd_iommu_init meets it, or None."""
+    if checksum_wrong(table):
+        return "wrong checksum: Linux refuses the IVRS ('IVRS invalid checksum', " \
+               "check_ivrs_checksum) and uses no AMD IOMMU"
+    if not has_ivhd(table):
+        return "no IVHD block: Linux finds no AMD IOMMU"
+    chosen = chosen_ivhd_type(table)
+    if chosen not in IVHD_TYPES:
+        return (f"Linux picks subtable type 0x{chosen:02X}, no IVHD type "
+                "(get_highest_supported_ivhd_type): init_iommu_one fails and no AMD IOMMU "
+                "is used")
+    if table.trailing:
+        why = _trailing_walk(table.trailing)
+        if why is not None:
+            return f"after the last subtable Linux's IVRS walk {why}"
+    for node in chosen_blocks(table):
+        why = _unit_trouble(node)
+        if why is not None:
+            return why
+    return None
 
 
 # --- names for decoded nodes ------------------------------------------------------
@@ -291,6 +399,18 @@ IVMD_INVERTED = R("IVRS-IVMD-RANGE", "warning", "AMD IOMMU IVMD type 22h",
                "IVMD range whose last device ID is below its first")
 SPECIAL_VARIETY = R("IVRS-SPECIAL-VARIETY", "warning", "AMD IOMMU IVHD special entry",
                     "Special entry variety other than 1 (IOAPIC) or 2 (HPET)")
+CHECKSUM = R("IVRS-CHECKSUM", "error", "Linux check_ivrs_checksum (FW_BUG)",
+             "Wrong checksum: Linux's AMD IOMMU driver refuses the IVRS (no AMD IOMMU)")
+NO_SELECTED_ID = R("IVRS-NO-SELECTED-ID", "error",
+                   "Linux find_last_devid_from_ivhd, alloc_pci_segment",
+                   "IVHD block of the chosen type with no ALL, SELECT, RANGE END, ALIAS SELECT "
+                   "or EXTENDED SELECT entry: Linux (6.0+) uses no AMD IOMMU")
+SPECIAL_FATAL = R("IVRS-SPECIAL-VARIETY-FATAL", "error", "Linux add_special_device",
+                  "Special entry variety other than 1 (IOAPIC) or 2 (HPET) in a block of the "
+                  "chosen type: -EINVAL from init_iommu_from_acpi, Linux uses no AMD IOMMU")
+UNIT_TRUNCATED = R("IVRS-IVHD-PAST-END", "error", "Linux init_iommu_all (WARN_ON)",
+                   "IVHD block of the chosen type running past the table end: Linux reads "
+                   "device entries from the memory after the IVRS")
 
 
 def _entry_at(node: Node, index: int) -> int | None:
@@ -317,10 +437,10 @@ def check(table: Table) -> list[Diagnostic]:
         out.append(STOPPED(f"{len(table.trailing)} bytes at the end are no subtable (a length "
                            "below 4): Linux's walk does not advance past them"))
     ivhds = [n for n in table.nodes if n.type in IVHD_TYPES and not n.raw]
-    if not ivhds:
+    if not has_ivhd(table):
         out.append(NO_IVHD("no IVHD block: Linux finds no AMD IOMMU", offset=48))
     chosen = chosen_ivhd_type(table)
-    if ivhds and chosen not in IVHD_TYPES:
+    if has_ivhd(table) and chosen not in IVHD_TYPES:
         out.append(CHOSEN_IVMD(f"Linux picks subtable type 0x{chosen:02X} (the last one with "
                                "the first subtable's DeviceId); no IOMMU is initialised",
                                offset=48))
@@ -347,6 +467,7 @@ def check(table: Table) -> list[Diagnostic]:
             out.add(EFR_MISMATCH, [n for n in ivhds if n.type == chosen][-1],
                     "efr_register_image", "the IOMMUs' EFR images differ; Linux reports "
                     "'Found inconsistent EFR/EFR2'")
+    chosen_units = units(table)
     for node in table.nodes:
         if node.raw:
             continue
@@ -362,11 +483,27 @@ def check(table: Table) -> list[Diagnostic]:
         if f.get(REST):
             out.add(UNWALKABLE, node, REST, f"{len(f[REST])} bytes after the last device entry "
                     f"cannot be walked (entry type 0x{f[REST][0]:02X})")
-        _check_entries(node, at)
+        _check_entries(node, at, any(node is u for u in chosen_units))
+    _check_refusals(table, out)
     return list(out)
 
 
-def _check_entries(node: Node, at: Any) -> None:
+def _check_refusals(table: Table, out: Findings) -> None:
+    """The findings of linux_refusal's conditions that no rule above reports."""
+    if checksum_wrong(table):
+        out.append(CHECKSUM(f"checksum 0x{table.checksum:02X} is wrong: Linux reports 'IVRS "
+                            "invalid checksum' and uses no AMD IOMMU", offset=9,
+                            field="checksum"))
+    for node in chosen_blocks(table):
+        if node.length_override is not None:
+            out.add(UNIT_TRUNCATED, node, "length", f"Length {node.length_override} runs past "
+                    "the table end; Linux reads the rest of the block from beyond it")
+        if not node.raw and selects_no_id(node):
+            out.add(NO_SELECTED_ID, node, "devices", "no entry selects a device ID: Linux's "
+                    "find_last_devid_from_ivhd gives -EINVAL and no AMD IOMMU is used")
+
+
+def _check_entries(node: Node, at: Any, chosen: bool = False) -> None:
     entries = node.fields.get("devices") or []
     last = last_devid(node)
     start: int | None = None
@@ -400,12 +537,16 @@ def _check_entries(node: Node, at: Any) -> None:
             at(PAST_LAST, node, i, f"device ID {format_bdf(ident)} is above the highest "
                f"selected device ID {format_bdf(last)}")
         if code == SPECIAL and e["variety"] not in (1, 2):
-            at(SPECIAL_VARIETY, node, i, f"special entry variety {e['variety']}")
+            if chosen:
+                at(SPECIAL_FATAL, node, i, f"special entry variety {e['variety']}: Linux's "
+                   "add_special_device gives -EINVAL and no AMD IOMMU is used")
+            else:
+                at(SPECIAL_VARIETY, node, i, f"special entry variety {e['variety']}")
         if code == HID:
             if node.type != IVHD_40:
                 at(HID_TYPE, node, i, f"ACPI HID entry in a type {node.type:02X}h block; Linux "
                    "reports 'Invalid IVHD device type 0xf0' and skips it")
-            if not e["hid"].strip(b"\0 "):
+            if not e["hid"][:1].strip(b"\0"):   # Linux tests the first byte only
                 at(HID_EMPTY, node, i, "empty ACPI HID; Linux reports 'Invalid HID.'")
             fmt, uid = e["uid_format"], e.get("uid") or b""
             if (fmt == 0 and uid) or fmt > 2:
