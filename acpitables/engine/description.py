@@ -8,19 +8,19 @@ byte for byte. Table modules turn the rest into nodes.
 """
 from __future__ import annotations
 
-import json
 import re
 import reprlib
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
-
-from construct import Bytes, Struct
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import DescriptionError, Diagnostic
 from .table import HEADER_FIELDS, Node, Ref, Table
 from .yamlio import Hex, format_path, locate, locate_key
+
+if TYPE_CHECKING:
+    from construct import Struct
 
 HEADER_DEFAULTS = {"oem_id": "ACPITB", "oem_table_id": "ACPITBLS", "oem_revision": 1,
                    "creator_id": "ATBL", "creator_revision": 1}
@@ -122,6 +122,7 @@ def schema_path(name: str) -> str:
 
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
+    import json
     return json.loads(Path(schema_path(name)).read_text(encoding="utf-8"))
 
 
@@ -395,6 +396,7 @@ def describe_header(table: Table) -> dict:
 
 def reserved_values(struct: Struct, values: dict, prefix: str = "") -> list[tuple[str, bytes]]:
     """(dotted name, bytes) of every reserved field a declaration has."""
+    from construct import Struct  # the declaration's own library, loaded with it
     out = []
     for sub in struct.subcons:
         inner = getattr(sub, "subcon", None)
@@ -408,6 +410,7 @@ def reserved_values(struct: Struct, values: dict, prefix: str = "") -> list[tupl
 
 
 def reserved_sizes(struct: Struct, prefix: str = "") -> dict[str, int]:
+    from construct import Bytes, Struct
     out = {}
     for sub in struct.subcons:
         inner = getattr(sub, "subcon", None)
