@@ -171,6 +171,21 @@ def _new_mode() -> int:
     return 0o666 & ~mask
 
 
+def _temp_beside(target: Path) -> tuple[int, str]:
+    """A new, empty 0600 file next to `target` for the atomic replace, as
+    tempfile.mkstemp makes it (same flags), without importing tempfile and
+    random for every command that writes (issue 11: start-up)."""
+    flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    for _ in range(100):
+        name = os.path.join(target.parent, f".{target.name}.{os.urandom(6).hex()}")
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused temporary name beside {target}")
+
+
 def write_output(output: str, data: bytes | str, force: bool = False) -> None:
     """Write `data` to `output` ('-' is stdout) by the rules in the module
     docstring. Binary never goes to a terminal unless forced."""
@@ -190,8 +205,7 @@ def write_output(output: str, data: bytes | str, force: bool = False) -> None:
                 fh.write(blob)
             return
         old = _replaced(target)
-        import tempfile
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        fd, tmp = _temp_beside(target)
         try:
             with os.fdopen(fd, "wb") as fh:
                 # mkstemp makes 0600: give the mode (and, where allowed, the

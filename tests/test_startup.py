@@ -23,10 +23,11 @@ VIOT_YAML = ROOT / "examples" / "q35-virtio-iommu.yaml"
 # Never needed by a command on one VIOT: the other tables' declarations, the
 # iasl source writer, JSON Schema (only to explain a failing description),
 # the process pool (only for several inputs), pydantic (typer's adapters:
-# cli.PLAIN_COERCION avoids them) and rich (help is plain click).
+# cli.PLAIN_COERCION avoids them), rich (help is plain click) and tempfile
+# (-o FILE is replaced atomically through cli._temp_beside).
 NEVER = ("acpitables.tables.iort", "acpitables.tables.rimt", "acpitables.tables.dmar",
          "acpitables.tables.ivrs", "acpitables.formats.dsl", "jsonschema", "multiprocessing",
-         "concurrent.futures", "pydantic", "rich")
+         "concurrent.futures", "pydantic", "rich", "tempfile")
 
 # Runs the console entry point as `acpitables ARGS` would, then lists the
 # modules of interest that were imported. -S with site-packages on the path

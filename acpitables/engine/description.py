@@ -111,10 +111,13 @@ def _get(data: Any, path: tuple) -> Any:
 
 def schema_path(name: str) -> str:
     """The shipped schema: inside the installed package (a wheel carries
-    schemas/ there), else the source tree's top-level schemas/."""
-    from importlib import resources  # noqa: PLC0415 -- 18 ms a decode to text need not pay
-
-    packaged = Path(str(resources.files("acpitables"))) / "schemas" / name
+    schemas/ there), else the source tree's top-level schemas/. The
+    package's directory is where this module's package lies, which is what
+    importlib.resources.files("acpitables") names for an installed package
+    (a file of a zipped one is no path for an editor's modeline either);
+    importing importlib.resources (with zipfile and tempfile) cost ~10 ms a
+    decode to YAML (issue 11)."""
+    packaged = Path(__file__).parents[1] / "schemas" / name
     if packaged.is_file():
         return str(packaged)
     return str(Path(__file__).resolve().parents[2] / "schemas" / name)
