@@ -17,7 +17,6 @@ command needs are imported inside it, not here.
 """
 from __future__ import annotations
 
-import gc
 import os
 import stat
 import sys
@@ -25,19 +24,10 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
 
-# Importing typer (and the click inside it) allocates enough to run the
-# cyclic collector ~35 times, over objects that all live as long as the
-# process: paused for the import only, it finds nothing less (issue 11).
-_COLLECTING = gc.isenabled()
-gc.disable()
-try:
-    import typer
-finally:
-    if _COLLECTING:
-        gc.enable()
+import typer
 
-from . import __version__  # noqa: E402
-from .errors import AcpiTablesError, DescriptionError, Diagnostic  # noqa: E402
+from . import __version__
+from .errors import AcpiTablesError, DescriptionError, Diagnostic
 
 if TYPE_CHECKING:
     from .engine.table import Decoded
