@@ -24,7 +24,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -407,8 +406,10 @@ def run(items: list[Item], work: Callable[[Item], Any] = validate_item, jobs: in
     # when some tables take longer than others.
     size = max(1, min(64, total // (jobs * 8)))
     chunks = [(items[i:i + size], work) for i in range(0, total, size)]
-    ctx = get_context("fork") if "fork" in _start_methods() else None
+    # Imported here: one input (the common CI call) never starts a pool.
     from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+    ctx = get_context("fork") if "fork" in _start_methods() else None
     done = 0
     with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx) as pool:
         for chunk in pool.map(_work_chunk, chunks):

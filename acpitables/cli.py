@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
@@ -162,6 +161,21 @@ def _new_mode() -> int:
     return 0o666 & ~mask
 
 
+def _temp_beside(target: Path) -> tuple[int, str]:
+    """A new, empty 0600 file next to `target` for the atomic replace, as
+    tempfile.mkstemp makes it (same flags), without importing tempfile and
+    random for every command that writes (issue 11: start-up)."""
+    flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    for _ in range(100):
+        name = os.path.join(target.parent, f".{target.name}.{os.urandom(6).hex()}")
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused temporary name beside {target}")
+
+
 def write_output(output: str, data: bytes | str, force: bool = False) -> None:
     """Write `data` to `output` ('-' is stdout) by the rules in the module
     docstring. Binary never goes to a terminal unless forced."""
@@ -181,7 +195,7 @@ def write_output(output: str, data: bytes | str, force: bool = False) -> None:
                 fh.write(blob)
             return
         old = _replaced(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        fd, tmp = _temp_beside(target)
         try:
             with os.fdopen(fd, "wb") as fh:
                 # mkstemp makes 0600: give the mode (and, where allowed, the
@@ -627,6 +641,7 @@ def _stdin_as_file() -> str:
     suffix is given, so content decides). Removed when the process ends."""
     import atexit
     import shutil
+    import tempfile
     directory = tempfile.mkdtemp(prefix="acpitables-stdin.")
     atexit.register(shutil.rmtree, directory, True)
     path = os.path.join(directory, "stdin")
@@ -1236,11 +1251,36 @@ def diff_command(
         raise typer.Exit(1)
 
 
+def _command_name(info: Any) -> str:
+    from typer.main import get_command_name
+    return info.name or get_command_name(info.callback.__name__)
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app to run for this argv: when argv[1] names a command, a copy of
+    `app` holding that one command, so that typer converts one function's
+    parameters into click's instead of all of them (issue 11: start-up).
+    Anything else -- no command, an option first (--version, --help), an
+    unknown or misspelt name (its suggestions list every command), shell
+    completion -- runs the whole app. What the command parses, prints and
+    exits with is the same either way: the group's callback, settings and
+    name stay, and argv[1] is consumed as the command name by both."""
+    if len(argv) < 2 or "_ACPITABLES_COMPLETE" in os.environ:
+        return app
+    chosen = [info for info in app.registered_commands if _command_name(info) == argv[1]]
+    if len(chosen) != 1:
+        return app
+    import copy
+    one = copy.copy(app)
+    one.registered_commands = chosen
+    return one
+
+
 def run() -> None:
     """Console entry point: library errors were handled per command; this
     last net keeps hostile input from ever showing a traceback."""
     try:
-        app(prog_name="acpitables")
+        _app_for(sys.argv)(prog_name="acpitables")
     except Exception as exc:  # noqa: BLE001
         _err(f"internal error: {type(exc).__name__}: {exc} (please report this)")
         sys.exit(1)

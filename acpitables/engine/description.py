@@ -8,19 +8,19 @@ byte for byte. Table modules turn the rest into nodes.
 """
 from __future__ import annotations
 
-import json
 import re
 import reprlib
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
-
-from construct import Bytes, Struct
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import DescriptionError, Diagnostic
 from .table import HEADER_FIELDS, Node, Ref, Table
 from .yamlio import Hex, format_path, locate, locate_key
+
+if TYPE_CHECKING:
+    from construct import Struct
 
 HEADER_DEFAULTS = {"oem_id": "ACPITB", "oem_table_id": "ACPITBLS", "oem_revision": 1,
                    "creator_id": "ATBL", "creator_revision": 1}
@@ -111,10 +111,13 @@ def _get(data: Any, path: tuple) -> Any:
 
 def schema_path(name: str) -> str:
     """The shipped schema: inside the installed package (a wheel carries
-    schemas/ there), else the source tree's top-level schemas/."""
-    from importlib import resources  # noqa: PLC0415 -- 18 ms a decode to text need not pay
-
-    packaged = Path(str(resources.files("acpitables"))) / "schemas" / name
+    schemas/ there), else the source tree's top-level schemas/. The
+    package's directory is where this module's package lies, which is what
+    importlib.resources.files("acpitables") names for an installed package
+    (a file of a zipped one is no path for an editor's modeline either);
+    importing importlib.resources (with zipfile and tempfile) cost ~10 ms a
+    decode to YAML (issue 11)."""
+    packaged = Path(__file__).parents[1] / "schemas" / name
     if packaged.is_file():
         return str(packaged)
     return str(Path(__file__).resolve().parents[2] / "schemas" / name)
@@ -122,6 +125,7 @@ def schema_path(name: str) -> str:
 
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
+    import json
     return json.loads(Path(schema_path(name)).read_text(encoding="utf-8"))
 
 
@@ -395,6 +399,7 @@ def describe_header(table: Table) -> dict:
 
 def reserved_values(struct: Struct, values: dict, prefix: str = "") -> list[tuple[str, bytes]]:
     """(dotted name, bytes) of every reserved field a declaration has."""
+    from construct import Struct  # the declaration's own library, loaded with it
     out = []
     for sub in struct.subcons:
         inner = getattr(sub, "subcon", None)
@@ -408,6 +413,7 @@ def reserved_values(struct: Struct, values: dict, prefix: str = "") -> list[tupl
 
 
 def reserved_sizes(struct: Struct, prefix: str = "") -> dict[str, int]:
+    from construct import Bytes, Struct
     out = {}
     for sub in struct.subcons:
         inner = getattr(sub, "subcon", None)

@@ -5,17 +5,24 @@ Loading follows YAML 1.2's core schema, not PyYAML's YAML 1.1 defaults:
 reads octal), only true/false are booleans. Duplicate keys are errors.
 Every mapping remembers where its keys and values stand, so messages can
 say file:line:col. Only plain data is ever constructed.
+
+PyYAML is imported on the first load or dump, not with this module: the
+description types (Hex, Flow, Mapping, Sequence) are used by every table
+declaration, and a decode to text or a validate of a table never reads or
+writes YAML (issue 11: start-up).
 """
 from __future__ import annotations
 
 import gc
 import re
 import reprlib
-from typing import Any
-
-import yaml
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DescriptionError, Diagnostic
+
+if TYPE_CHECKING:
+    import yaml
 
 
 class Mapping(dict):
@@ -36,15 +43,6 @@ class Hex(int):
     """An int that is written as 0x... in YAML output."""
 
 
-# libyaml's parser when PyYAML was built with it (much faster on big
-# descriptions); the constructor and resolver rules below are ours either way.
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_Base):  # type: ignore[misc, valid-type]
-    yaml_implicit_resolvers: dict = {}
-
-
 def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -61,17 +59,16 @@ def _short(text: str) -> str:
 
 # The YAML 1.2 core schema's forms; an explicit tag (!!int, !!float ...) must
 # hold one too, so that "!!int x" is a located error, not a ValueError.
-_CORE = {
-    "bool": re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    "null": re.compile(r"^(?:~|null|Null|NULL|)$"),
-    "int": re.compile(r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+|0b[01]+)$"),
-    "float": re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-                        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+_CORE_FORMS = {
+    "bool": r"^(?:true|True|TRUE|false|False|FALSE)$",
+    "null": r"^(?:~|null|Null|NULL|)$",
+    "int": r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+|0b[01]+)$",
+    "float": r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+             r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
 }
 _FIRST = {"bool": "tTfF", "null": ["~", "n", "N", ""], "int": "-+0123456789",
           "float": "-+0123456789."}
-for _core in ("bool", "null", "int", "float"):
-    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_core}", _CORE[_core], list(_FIRST[_core]))
+_CORE: dict[str, re.Pattern[str]] = {}  # compiled with the loader
 
 
 def _core_scalar(loader: yaml.SafeLoader, node: yaml.Node, kind: str) -> str:
@@ -114,6 +111,7 @@ def _construct_null(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> None:
 
 
 def _kind(node: yaml.Node) -> str:
+    import yaml
     return {yaml.ScalarNode: "scalar", yaml.SequenceNode: "sequence",
             yaml.MappingNode: "mapping"}.get(type(node), "node")
 
@@ -124,6 +122,7 @@ def _wrong_kind(node: yaml.Node, tag: str) -> _LoadProblem:
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mapping:
+    import yaml
     if not isinstance(node, yaml.MappingNode):
         raise _wrong_kind(node, "!!map")
     result = Mapping()
@@ -145,6 +144,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mappi
 
 
 def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Sequence:
+    import yaml
     if not isinstance(node, yaml.SequenceNode):
         raise _wrong_kind(node, "!!seq")
     result = Sequence(loader.construct_object(child, deep=True) for child in node.value)
@@ -159,18 +159,35 @@ def _construct_other(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
                        "(mappings, lists, strings, numbers, booleans)", _pos(node))
 
 
-_Loader.add_constructor(None, _construct_other)
-_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
-_Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
-_Loader.add_constructor("tag:yaml.org,2002:null", _construct_null)
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
-# YAML 1.1 types PyYAML would otherwise construct from explicit tags (bytes
-# from !!binary are not plain data either).
-for _tag in ("tag:yaml.org,2002:binary", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap",
-             "tag:yaml.org,2002:pairs"):
-    _Loader.yaml_constructors.pop(_tag, None)
+@lru_cache(maxsize=None)
+def _loader() -> Any:
+    """Our SafeLoader, made (and PyYAML imported) on the first load."""
+    import yaml
+
+    # libyaml's parser when PyYAML was built with it (much faster on big
+    # descriptions); the constructor and resolver rules are ours either way.
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class _Loader(base):  # type: ignore[misc, valid-type]
+        yaml_implicit_resolvers: dict = {}
+
+    for core, form in _CORE_FORMS.items():
+        _CORE[core] = re.compile(form)
+        _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{core}", _CORE[core],
+                                      list(_FIRST[core]))
+    _Loader.add_constructor(None, _construct_other)
+    _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+    _Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+    _Loader.add_constructor("tag:yaml.org,2002:null", _construct_null)
+    _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+    # YAML 1.1 types PyYAML would otherwise construct from explicit tags (bytes
+    # from !!binary are not plain data either).
+    for tag in ("tag:yaml.org,2002:binary", "tag:yaml.org,2002:timestamp",
+                "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap", "tag:yaml.org,2002:pairs"):
+        _Loader.yaml_constructors.pop(tag, None)
+    return _Loader
 
 
 class _LoadProblem(Exception):
@@ -217,8 +234,9 @@ def _shape(obj: Any, depth: int, memo: dict, aliased: list) -> tuple[int, int]:
 def _check_nesting(text: str) -> None:
     """Refuse deep nesting from the event stream, before anything recursive
     (libyaml's composer would overflow the C stack) sees it."""
+    import yaml
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(text, Loader=_loader()):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             depth += 1
             if depth > MAX_DEPTH + 1:
@@ -235,7 +253,7 @@ def _check_nesting(text: str) -> None:
 # characters. Lone surrogates stand for bytes that were not UTF-8 (a text
 # read with errors="surrogateescape", as Python reads stdin under the C
 # locale).
-_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NOT_PRINTABLE = "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:
@@ -264,7 +282,7 @@ def decode_text(data: bytes) -> str:
 
 
 def _check_characters(text: str) -> None:
-    bad = _NOT_PRINTABLE.search(text)
+    bad = re.search(_NOT_PRINTABLE, text)
     if bad is None:
         return
     char = ord(bad.group())
@@ -290,6 +308,7 @@ def load(text: str | bytes, filename: str = "<description>") -> Any:
     """Parse YAML text (or bytes, decoded as YAML says) into plain data with
     positions, or raise DescriptionError located at the offending line and
     column."""
+    import yaml
     try:
         if isinstance(text, (bytes, bytearray, memoryview)):
             text = decode_text(bytes(text))
@@ -301,7 +320,7 @@ def load(text: str | bytes, filename: str = "<description>") -> Any:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            data = yaml.load(text, Loader=_Loader)  # noqa: S506 - our loader is a SafeLoader
+            data = yaml.load(text, Loader=_loader())  # noqa: S506 - our loader is a SafeLoader
         finally:
             if collecting:
                 gc.enable()
@@ -369,10 +388,8 @@ def format_path(path: tuple) -> str:
     return out
 
 
-# libyaml's emitter when PyYAML has it (the pure-Python one was most of a
-# decode to YAML); the representers below are Python and the same either way.
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    pass
+class Flow(list):
+    """A list written in flow style: [a, b]."""
 
 
 def _represent_hex(dumper: yaml.SafeDumper, value: Hex) -> yaml.ScalarNode:
@@ -388,21 +405,27 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=None if plain_ok else '"')
 
 
-_Dumper.add_representer(Hex, _represent_hex)
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_representer(Mapping, yaml.SafeDumper.represent_dict)
-_Dumper.add_representer(Sequence, yaml.SafeDumper.represent_list)
+@lru_cache(maxsize=None)
+def _dumper() -> Any:
+    """Our SafeDumper, made (and PyYAML imported) on the first dump."""
+    import yaml
 
+    # libyaml's emitter when PyYAML has it (the pure-Python one was most of a
+    # decode to YAML); the representers are Python and the same either way.
+    class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+        pass
 
-class Flow(list):
-    """A list written in flow style: [a, b]."""
-
-
-_Dumper.add_representer(Flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v,
-                                                                  flow_style=True))
+    _Dumper.add_representer(Hex, _represent_hex)
+    _Dumper.add_representer(str, _represent_str)
+    _Dumper.add_representer(Mapping, yaml.SafeDumper.represent_dict)
+    _Dumper.add_representer(Sequence, yaml.SafeDumper.represent_list)
+    _Dumper.add_representer(Flow, lambda d, v: d.represent_sequence(
+        "tag:yaml.org,2002:seq", v, flow_style=True))
+    return _Dumper
 
 
 def dump(data: Any, header: str = "") -> str:
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+    import yaml
+    body = yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
                      allow_unicode=False, width=100)
     return header + body

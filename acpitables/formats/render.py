@@ -6,7 +6,6 @@ the spec field names; YAML is the description language itself.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Sequence
 
@@ -130,6 +129,7 @@ def as_dict(decoded: Decoded) -> dict:
 
 
 def as_json(decoded: Decoded | list[Decoded]) -> str:
+    import json  # here: a decode to text need not import it (issue 11)
     if isinstance(decoded, list):
         return json.dumps([as_dict(d) for d in decoded], indent=2) + "\n"
     return json.dumps(as_dict(decoded), indent=2) + "\n"
