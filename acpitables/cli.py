@@ -726,6 +726,10 @@ def _span_text(span: Any, segment: int) -> str:
     if span.end != span.start:
         text += " (every ID)" if span.step == 0 else \
             f"..0x{(r.output_id + span.end - span.start) & 0xFFFFFFFF:x}"
+    if r.more_ids:      # an IVRS alias: the same further ID for the whole span
+        text += " and " + ", ".join(f"0x{i:x}" for i in r.more_ids)
+    if getattr(r, "assumption", ""):
+        text += f" (assuming {r.assumption})"
     return text
 
 

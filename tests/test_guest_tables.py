@@ -117,8 +117,29 @@ def test_export_dt_says_what_the_map_cannot():
     assert len(dmar) == 1 and dmar[0].startswith("segment 0 0000:01:00.0..0000:ff:1f.7: the "
                                                  "answer assumes no device is behind bridge 00:04.0")
     ivrs = notes("q35-amd-iommu/IVRS.bin")
-    assert "segment 0 0000:02:00.0..0000:02:1f.7: Linux also sets up ID(s) 0x200, which " \
+    assert "segment 0 0000:02:00.1..0000:02:1f.7: Linux also sets up ID(s) 0x200, which " \
            "iommu-map cannot say" in ivrs
     text = dt.render_dts(dt.export_dt(for_table(api.decode(
         (DATA / "q35-intel-iommu/DMAR.bin").read_bytes()).table)), "DMAR.bin")
     assert text.splitlines()[1] == f"/* {dmar[0]} */"
+
+
+def test_ivrs_alias_range_answers_per_function():
+    """QEMU's IVRS aliases 02:00.0..02:1f.7 (behind the pcie-pci-bridge
+    00:05.0) to 02:00.0 (ALIAS START/END). 02:00.0 is its own alias: one ID,
+    no assumption. The others are set up with their own ID and 0x200, which
+    map --all says for the span, with the assumption it rests on."""
+    from typer.testing import CliRunner
+    from acpitables.cli import app
+
+    ivrs = str(DATA / "q35-amd-iommu" / "IVRS.bin")
+    run = CliRunner().invoke
+    own = run(app, ["map", ivrs, "--rid", "02:00.0"]).stdout
+    assert own == "0000:02:00.0 (RID 0x0200): translated by iommu0_10h, ID 0x200\n"
+    other = run(app, ["map", ivrs, "--rid", "02:03.0"]).stdout
+    assert other.startswith("0000:02:03.0 (RID 0x0218): translated by iommu0_10h, ID 0x218 "
+                            "and 0x200 (assuming the IOMMU sees alias 02:00.0")
+    span = [line for line in run(app, ["map", ivrs, "--all"]).stdout.splitlines()
+            if line.split()[0] == "0x0201..0x02ff"]
+    assert span and span[0].split("  ", 3)[3].startswith(
+        "-> iommu0_10h 0x201..0x2ff and 0x200 (assuming the IOMMU sees alias 02:00.0"), span

@@ -343,8 +343,8 @@ class IvrsMapper(TableMapper):
             j = i
             while j + 1 < ID_SPACE and owner[j + 1] is o and (alias[j + 1] if j + 1 <= last
                                                                  else None) == a \
-                    and (j + 1 <= last) == (i <= last):
-                j += 1
+                    and (j + 1 <= last) == (i <= last) and a not in (j, j + 1):
+                j += 1          # the alias ID itself is a span of its own: no alias there
             spans.append(self._span(i, j, o, a, last, segment))
             i = j + 1
         return IntervalMap(spans)
