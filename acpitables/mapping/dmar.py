@@ -40,6 +40,9 @@ from .results import (RID_MAX, Bypass, BypassReason, IntervalMap, MapError, Resu
 from .pcitopo import Topology, assuming, bdf, own_id_decides
 
 
+PCI_BASE_CLASS_BRIDGE = 0x06  # include/linux/pci_ids.h
+
+
 @dataclass(frozen=True)
 class _Caveat:
     rank: int       # rules before this one are not affected
@@ -78,7 +81,9 @@ class DmarMapper(TableMapper):
         type does not match", dmar_dev_scope_init returns the error and
         intel_iommu_init stops: no device is translated (interrupt remapping
         stays). A BRIDGE scope naming a normal-header device also fails
-        unless its class is a bridge class, which a Topology does not carry."""
+        unless its class is a bridge class (06xxxxh); the topology knows the
+        class when its source gives one (sysfs, lspci -vmm), else the scope
+        passes."""
         decided: set[tuple[int, int]] = set()
         for unit in self.units:
             if declared.is_catch_all(unit):
@@ -99,6 +104,13 @@ class DmarMapper(TableMapper):
                             f"scope, but {bdf(rid, segment)} is a bridge: Linux's device scope "
                             "check fails (\"Device scope type does not match\") and VT-d "
                             "translates no device")
+                cls = topo.class_code(segment, rid)
+                if kind == "bridge" and topo.bridge(segment, rid) is None and cls is not None \
+                        and cls >> 16 != PCI_BASE_CLASS_BRIDGE:
+                    return (f"{unit.name}'s scope {declared.format_path(scope)} is a BRIDGE "
+                            f"scope, but {bdf(rid, segment)} is an endpoint of class "
+                            f"{cls:06x}: Linux's device scope check fails (\"Device scope "
+                            "type does not match\") and VT-d translates no device")
         return None
 
     def segments(self) -> list[int]:

@@ -34,9 +34,13 @@ class Topology:
     """Bridges (and optionally the existing functions) of PCI segments."""
 
     def __init__(self, bridges: Iterable[Bridge] = (),
-                 devices: Mapping[int, Iterable[int]] | None = None):
+                 devices: Mapping[int, Iterable[int]] | None = None,
+                 classes: Mapping[tuple[int, int], int] | None = None):
         self.bridges: dict[tuple[int, int], Bridge] = {(b.segment, b.rid): b for b in bridges}
         self.devices = {seg: set(rids) for seg, rids in (devices or {}).items()}
+        # (segment, RID) -> 24-bit class code, where the source gives it
+        # (sysfs, lspci -vmm): DMAR's scope type check reads the class.
+        self.classes = dict(classes or {})
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Topology":
@@ -66,7 +70,11 @@ class Topology:
         devices: dict[int, set[int]] = {}
         for d in machine:
             devices.setdefault(d.segment, set()).add(d.rid)
-        return cls(bridges, devices)
+        classes = {(d.segment, d.rid): d.cls for d in machine if d.cls is not None}
+        return cls(bridges, devices, classes)
+
+    def class_code(self, segment: int, rid: int) -> int | None:
+        return self.classes.get((segment, rid))
 
     def bridge(self, segment: int, rid: int) -> Bridge | None:
         return self.bridges.get((segment, rid))

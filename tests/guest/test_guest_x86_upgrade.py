@@ -111,19 +111,14 @@ CASES = [
          refused="dmar-refused"),
     # The opposite mismatch: the virtio-rng 00:03.0 (normal header, class
     # 00ff00) as a BRIDGE scope. Linux fails it the same way (a normal
-    # header passes as a bridge only with a bridge class, 06xxh). KNOWN GAP:
-    # the mapper's Topology (mapping/pcitopo.py) carries no class codes, so
-    # it cannot tell this from an accepted host-bridge-class device and
-    # still says translated; reconcile disagrees on every probed function
-    # the table lists. When the Topology carries classes, make this case
-    # refused="dmar-refused" and drop known_gap.
+    # header passes as a bridge only with a bridge class, 06xxh); the
+    # mapper reads the class from the guest's topology.
     Case("q35-intel-iommu-bridge-endpoint", "q35-intel-iommu", "DMAR",
          edits=(({"endpoint": "00:03.0"}, {"bridge": "00:03.0"}),),
          translated={}, iommu_unit=None,
          dmesg=(r"Table Upgrade: override \[DMAR-BOCHS -BXPC    \]",
                 r"Device scope type does not match for 0000:00:03\.0"),
-         known_gap=("0000:00:03.0", "0000:00:04.0", "0000:00:1f.2", "0000:01:00.0",
-                    "0000:02:01.0")),
+         refused="dmar-refused"),
     # amd-iommu: the SELECTs of 00:03.0 and 00:04.0 and the range of bus 1
     # left out. Their device IDs stay below the highest one the IVHD lists
     # (02:1f.7, the alias range kept last), so Linux's per-ID tables cover
