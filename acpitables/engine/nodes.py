@@ -12,6 +12,7 @@ adds only the rules that really are its own (as hooks).
 from __future__ import annotations
 
 import struct as _struct
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence
@@ -22,7 +23,7 @@ from ..errors import TableError
 from . import description as d
 from .flags import FlagSet
 from .roles import NO_ROLE, Role
-from .table import Node, NodeType, Ref, Table, plain, struct_rows
+from .table import Node, NodeType, Ref, Table, flat_rows, plain, struct_rows
 from .yamlio import Flow, Hex
 
 if TYPE_CHECKING:
@@ -78,6 +79,26 @@ def _sizeof(elem: Construct) -> int:
 
 
 NodeArray = Array  # the name tables/iort.py used
+
+
+class Block:
+    """The text rows of one array of flat structures (ID mappings), kept
+    together: formats/render.py formats them column by column from the
+    declaration; rows() gives them one by one, as layout() does."""
+
+    __slots__ = ("arr", "items", "base", "last")
+
+    def __init__(self, arr: Array, items: list, base: int):
+        self.arr, self.items, self.base = arr, items, base
+        # node offset of the last row (every row lies in [base, last])
+        self.last = base + (len(items) - 1) * arr.elem_size + max(r[0] for r in flat_rows(arr.elem))
+
+    def rows(self) -> list[Row]:
+        arr, rows = self.arr, []
+        for i, item in enumerate(self.items):
+            rows += flag_rows(struct_rows(arr.elem, item, self.base + i * arr.elem_size),
+                              arr.flag_map)
+        return rows
 
 
 # --- the bulk path: struct-module formats for plain-integer structures -------
@@ -268,6 +289,20 @@ class NodeKind(NodeType):
                 paths += [f"{arr.key}.{i}.{ref}" for i in range(len(fields.get(arr.key, ())))]
         return tuple(paths)
 
+    def ref_slots(self, fields: dict) -> Iterable[tuple[Any, Any, Any]]:
+        if any("." in name for name in self.ref_fields) or any(
+                arr.refs and not isinstance(fields.get(arr.key, ()), (list, tuple))
+                for arr in self.arrays):
+            yield from super().ref_slots(fields)  # nested or not a list: the generic walk
+            return
+        for name in self.ref_fields:
+            yield fields, name, name
+        for arr in self.arrays:
+            items = fields.get(arr.key, ())
+            for ref in arr.refs:  # ref_paths order: every element for one ref field, then the next
+                for i, item in enumerate(items):
+                    yield item, ref, (arr.key, i, ref)
+
     # -- decoding ------------------------------------------------------------------
 
     def parse(self, blob: bytes, spec: "TableSpec", ctx: dict) -> dict:
@@ -434,6 +469,32 @@ class NodeKind(NodeType):
     # -- text view ---------------------------------------------------------------------
 
     def layout(self, node: Node, spec: "TableSpec", table: Table | None = None) -> list[Row]:
+        rows: list[Row] = []
+        for piece in self._layout_pieces(node, table):
+            rows += piece.rows() if isinstance(piece, Block) else piece
+        return sorted(rows, key=lambda r: r[0])
+
+    def text_rows(self, node: Node, spec: "TableSpec", table: Table | None = None) -> list:
+        """layout()'s rows, except that the elements of an array of flat
+        structures stay one Block where no other row falls inside its span
+        (then the order is the same as sorting its rows in would give)."""
+        pieces = self._layout_pieces(node, table)
+        blocks = [p for p in pieces if isinstance(p, Block)]
+        rows = [r for p in pieces if not isinstance(p, Block) for r in p]
+        spans = sorted((b.base, b.last) for b in blocks)
+        offsets = sorted(r[0] for r in rows)
+        clash = any(a[1] >= b[0] for a, b in zip(spans, spans[1:])) or any(
+            bisect_left(offsets, lo) < len(offsets) and offsets[bisect_left(offsets, lo)] <= hi
+            for lo, hi in spans)
+        if clash:  # overlapping arrays (a hostile table): rows, as layout() gives them
+            for b in blocks:
+                rows += b.rows()
+            return sorted(rows, key=lambda r: r[0])
+        return sorted(rows + blocks, key=lambda r: r.base if isinstance(r, Block) else r[0])
+
+    def _layout_pieces(self, node: Node, table: Table | None) -> list:
+        """The text rows in the order they are made (header, fixed part,
+        each array, gaps), an array of flat structures as one Block."""
         f = node.fields
         body = self.body_of(f)
         placed, fixed, length = self.place(f)
@@ -444,23 +505,29 @@ class NodeKind(NodeType):
             labels = self.header_labels(table)
             rows = [r if r[2] not in labels else (*r[:3], labels[r[2]], r[4]) for r in rows]
         rows += flag_rows(struct_rows(body, values, self.header_size), self.flags)
+        pieces: list = [rows]
         for arr in self.arrays:
             off, size = placed[arr.key]
             if arr.elem is None:
-                rows.append((off, size, arr.key, arr.label, f.get(arr.key, "")))
+                pieces.append([(off, size, arr.key, arr.label, f.get(arr.key, ""))])
                 continue
             if not isinstance(arr.elem, Struct):  # plain integers
                 width = arr.elem_size
-                rows += [(off + width * i, width, f"{arr.key}.{i}", arr.label, v)
-                         for i, v in enumerate(f.get(arr.key, ()))]
+                pieces.append([(off + width * i, width, f"{arr.key}.{i}", arr.label, v)
+                               for i, v in enumerate(f.get(arr.key, ()))])
                 continue
             items = [f.get(arr.key, {})] if arr.single else f.get(arr.key, ())
+            if not arr.single and isinstance(items, list) and items and flat_rows(arr.elem):
+                pieces.append(Block(arr, items, off))
+                continue
+            rows = []
             for i, item in enumerate(items):
                 rows += flag_rows(struct_rows(arr.elem, item, off + i * arr.elem_size),
                                   arr.flag_map)
-        for gap in f.get("gaps", ()):
-            rows.append((gap["offset"], len(gap["data"]), "gap", "Padding", gap["data"]))
-        return sorted(rows, key=lambda r: r[0])
+            pieces.append(rows)
+        pieces.append([(gap["offset"], len(gap["data"]), "gap", "Padding", gap["data"])
+                       for gap in f.get("gaps", ())])
+        return pieces
 
     # -- description (YAML) ----------------------------------------------------------
 

@@ -269,5 +269,8 @@ class StreamKind(NodeKind):
                          "Unwalkable data", rest))
         return rows
 
+    def text_rows(self, node: Node, spec: "TableSpec", table: "Table | None" = None) -> list:
+        return self.layout(node, spec, table)  # no arrays: NodeKind's Blocks do not apply
+
     def description_keys(self, common: Any) -> list[str]:
         return sorted(set(super().description_keys(common)) | {self.stream.key, REST})

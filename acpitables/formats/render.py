@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..engine.description import schema_path
-from ..engine.table import SDT_HEADER, Decoded, Ref, TableSpec, struct_rows
+from ..engine.table import SDT_HEADER, Decoded, Ref, TableSpec, flat_rows, struct_rows
 from ..engine.yamlio import dump
+
+if TYPE_CHECKING:  # a VIOT never loads the node model
+    from ..engine.nodes import Array, Block
 
 LABEL_WIDTH = 34
 
@@ -72,16 +77,11 @@ def text(decoded: Decoded) -> str:
                 out.append(_line(base + spec.node_header_size, len(body), "Data",
                                  _value(body, 0)))
             continue
-        for off, size, name, label, value in ntype.layout(node, spec, table):
-            if size == 0:  # a flag sub-line, "decoded below" as iasl prints it
-                out.append(f"{'':16}{label:>{LABEL_WIDTH}} : {value}")
-                continue
-            shown = _value(value, size)
-            if isinstance(value, Ref):
-                target = offsets.get(value.name) if value.name else value.offset
-                shown = f"{target:0{size * 2}X}" + (f"    ({value.name})" if value.name else
-                                                     "    (no such node)")
-            out.append(_line(base + off, size, label, shown))
+        for row in ntype.text_rows(node, spec, table):
+            if not isinstance(row, tuple):  # an engine.nodes.Block
+                out.append(_block_text(row, base, offsets))
+            else:
+                out.append(_row_line(row, base, offsets))
     if table.trailing:
         start = decoded.size - len(table.trailing)
         out.append("")
@@ -90,6 +90,96 @@ def text(decoded: Decoded) -> str:
         out.append("")
         out.extend(f"/* {w} */" for w in decoded.warnings)
     return "\n".join(out) + "\n"
+
+
+def _row_line(row: tuple, base: int, offsets: dict) -> str:
+    off, size, name, label, value = row
+    if size == 0:  # a flag sub-line, "decoded below" as iasl prints it
+        return f"{'':16}{label:>{LABEL_WIDTH}} : {value}"
+    shown = _ref_shown(value, size, offsets) if isinstance(value, Ref) else _value(value, size)
+    return _line(base + off, size, label, shown)
+
+
+def _ref_shown(value: Ref, size: int, offsets: dict) -> str:
+    target = offsets.get(value.name) if value.name else value.offset
+    return f"{target:0{size * 2}X}" + (f"    ({value.name})" if value.name else
+                                       "    (no such node)")
+
+
+# --- the elements of an array of flat structures, column by column -------------
+#
+# An ID mapping is five fields and a flag sub-line: six lines, the same
+# format for every element. The format and the columns that fill it come
+# from the element's declaration (engine.table.flat_rows, the Array's flags
+# and refs), once per declaration; each element is then one printf-style
+# format of its values. Output is what _row_line gives for Block.rows()
+# (tests/test_speed_paths.py checks both on every corpus table); a column
+# that is not all plain integers (or all Refs for a reference) sends the
+# whole block through _row_line.
+
+@dataclass(frozen=True)
+class _Plan:
+    fmt: str  # the lines of one element, "\n"-joined
+    # per format argument: ("offset", node offset of the field, 0),
+    # ("int", field, 0), ("ref", field, size) or ("flag", field, (FlagSet, mask))
+    args: tuple
+
+
+@lru_cache(maxsize=None)
+def _plan(arr: Array) -> _Plan | None:
+    flat = flat_rows(arr.elem)
+    if not flat or any(size == 0 for _, size, _, _ in flat):
+        return None
+    flags = arr.flag_map
+    lines, args = [], []
+    for off, size, name, label in flat:
+        const = f"{size:03X}h] {label:>{LABEL_WIDTH}} : ".replace("%", "%%")
+        if name in arr.refs:
+            lines.append(f"[%03Xh %04d {const}%s")
+            args += [("offset", off, 0), ("offset", off, 0), ("ref", name, size)]
+            continue
+        lines.append(f"[%03Xh %04d {const}%0{max(2, size * 2)}X")
+        args += [("offset", off, 0), ("offset", off, 0), ("int", name, 0)]
+        flagset = flags.get(name) or flags.get(name.split(".")[-1])
+        for _, mask, sub in flagset.fields if flagset is not None else ():
+            lines.append(f"{'':16}{sub:>{LABEL_WIDTH}} : ".replace("%", "%%") + "%d")
+            args.append(("flag", name, (flagset, mask)))
+    return _Plan("\n".join(lines), tuple(args))
+
+
+def _block_text(block: Block, base: int, offsets: dict) -> str:
+    plan = _plan(block.arr)
+    items, step = block.items, block.arr.elem_size
+    columns: dict = {}
+    try:
+        for kind, name, extra in plan.args if plan is not None else ():
+            if kind in ("int", "ref") and name not in columns:
+                columns[name] = [item[name] for item in items]
+    except (KeyError, TypeError):  # not the dicts decode makes
+        plan = None
+    if plan is not None:
+        argv: list = []
+        for kind, name, extra in plan.args:
+            if kind == "offset":
+                start = base + block.base + name
+                argv.append(range(start, start + len(items) * step, step))
+                continue
+            col = columns[name]
+            if kind == "int":
+                if set(map(type, col)) != {int}:
+                    break
+                argv.append(col)
+            elif kind == "ref":
+                if set(map(type, col)) != {Ref}:
+                    break
+                argv.append([_ref_shown(v, extra, offsets) for v in col])
+            else:
+                flagset, mask = extra
+                get = flagset._get
+                argv.append([get(v, mask) for v in col])
+        else:
+            return "\n".join(map(plan.fmt.__mod__, zip(*argv)))
+    return "\n".join(_row_line(row, base, offsets) for row in block.rows())
 
 
 def _jsonable(value: Any) -> Any:
