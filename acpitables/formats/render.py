@@ -232,4 +232,6 @@ def modeline(schema: str, output: str | None) -> str:
 def as_yaml(description: dict, schema: str, output: str | None = None,
             comments: Sequence[str] = ()) -> str:
     head = modeline(schema, output) + "".join(f"# {c}\n" for c in comments)
-    return dump(description, head)
+    from .yamlemit import emit
+    body = emit(description)  # the plain shapes, without PyYAML's representer
+    return head + body if body is not None else dump(description, head)
