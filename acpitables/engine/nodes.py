@@ -603,16 +603,7 @@ class NodeKind(NodeType):
     # -- description (YAML) ----------------------------------------------------------
 
     def reserved_sizes(self, body: Struct) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for sub in body.subcons:
-            inner = inner_struct(sub)
-            if inner is not None:
-                out.update({f"{sub.name}.{k}": v for k, v in
-                            ((s.name, _bytes_size(s)) for s in inner.subcons)
-                            if k and "reserved" in k and v})
-            elif sub.name and "reserved" in sub.name and _bytes_size(sub):
-                out[sub.name] = _bytes_size(sub)  # type: ignore[assignment]
-        return out
+        return dict(_reserved_sizes(body))
 
     def compile_fixed(self, item: Mapping[str, Any], rev: int, full: bool, p: d.Problems,
                       path: tuple, ref: Callable[[Any, tuple], Ref], used: set) -> dict:
@@ -621,7 +612,7 @@ class NodeKind(NodeType):
         f: dict = {}
         body = self.body(rev, full)
         reserved = item.get("reserved") or {}
-        sizes = self.reserved_sizes(body)
+        sizes = _reserved_sizes(body)  # read only here
         for key in reserved if isinstance(reserved, dict) else ():
             if key not in sizes:
                 p.error(path + ("reserved", key), f"no reserved field {key!r} in a revision-"
@@ -638,12 +629,10 @@ class NodeKind(NodeType):
                 return bytes(sizes[key])
             return raw
 
-        for sub in body.subcons:
-            key = sub.name
+        for key, nested in _fields_of(body):
             if key in self.derived:
                 continue
             used.add(key)
-            nested = inner_struct(sub)
             if key in self.offset_fields:
                 if key in item:
                     f[key] = item[key]
@@ -762,6 +751,28 @@ class NodeKind(NodeType):
             if sub.name not in self.derived and "reserved" not in sub.name:
                 keys.add(sub.name)
         return sorted(keys)
+
+
+@lru_cache(maxsize=None)
+def _reserved_sizes(body: Struct) -> dict[str, int]:
+    """{dotted reserved field: bytes} of a fixed part (a declaration fact,
+    worked out once per fixed part rather than per node compiled)."""
+    out: dict[str, int] = {}
+    for sub in body.subcons:
+        inner = inner_struct(sub)
+        if inner is not None:
+            out.update({f"{sub.name}.{k}": v for k, v in
+                        ((s.name, _bytes_size(s)) for s in inner.subcons)
+                        if k and "reserved" in k and v})
+        elif sub.name and "reserved" in sub.name and _bytes_size(sub):
+            out[sub.name] = _bytes_size(sub)  # type: ignore[assignment]
+    return out
+
+
+@lru_cache(maxsize=None)
+def _fields_of(body: Struct) -> tuple[tuple[str, Struct | None], ...]:
+    """(name, nested Struct or None) of each field of a fixed part, once."""
+    return tuple((sub.name, inner_struct(sub)) for sub in body.subcons)
 
 
 def _field_size(st: Struct, name: str) -> int:
