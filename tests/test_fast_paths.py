@@ -14,6 +14,7 @@ of these expectations is computed by the fast path itself."""
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 import pytest
@@ -336,3 +337,13 @@ nodes:
     cycles = [w for w in decoded.warnings if w.code == "IORT-MAP-CYCLE"]
     assert [w.node for w in cycles] == ["rc0"] * 3
     assert all("smmuv3_0 -> rc0 -> smmuv3_0" in w.message for w in cycles)
+
+
+def test_bench_breakdown_runs(capsys):
+    # bench/breakdown.py (the in-process phases behind bench/speed.py's
+    # figures) must keep working; its numbers are never asserted.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import breakdown
+    assert breakdown.main(["--runs", "1", "--mappings", "40", "--ncs", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "decode + render -f text" in out and "build, 5 named components: YAML load" in out

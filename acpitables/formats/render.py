@@ -6,11 +6,12 @@ the spec field names; YAML is the description language itself.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..engine.description import schema_path
 from ..engine.table import SDT_HEADER, Decoded, Ref, TableSpec, flat_rows, struct_rows
@@ -49,47 +50,58 @@ def _spec(decoded: Decoded) -> TableSpec:
 def text(decoded: Decoded) -> str:
     spec, table = _spec(decoded), decoded.table
     offsets = {n.name: n.offset for n in table.nodes}
-    out = []
+    # Written line by line into one buffer: the 8,000 mappings of a large
+    # IORT are 3 MB of text, which a list of lines and its join would hold
+    # twice (issue 11: peak RSS).
+    buf = io.StringIO()
+    write = buf.write
+
+    def put(line: str) -> None:
+        write(line)
+        write("\n")
+
     hv = decoded.header_values
     for off, size, name, label, value in struct_rows(SDT_HEADER, hv, 0):
         line = _line(off, size, label, _value(value, size))
         if name == "signature":
             line += f"    [{spec.label}]"
-        out.append(line)
-    out.append("")
+        put(line)
+    put("")
     for off, size, name, label, value in struct_rows(spec.header, hv, SDT_HEADER.sizeof()):
-        out.append(_line(off, size, label, _value(value, size)))
+        put(_line(off, size, label, _value(value, size)))
     if table.padding:
-        out.append(_line(spec.header_size, len(table.padding), "Padding",
+        put(_line(spec.header_size, len(table.padding), "Padding",
                          _value(table.padding, 0)))
     for node in table.nodes:
-        out.append("")
+        put("")
         ntype = spec.kind_of(node)
         base = node.offset or 0
         title = ntype.label if ntype is not None else f"Unknown node type {node.type}"
-        out.append(f"/* {node.name}: {title} */")
+        put(f"/* {node.name}: {title} */")
         if ntype is None:
             hdr = spec.node_header.parse(node.fields["data"])
             for off, size, name, label, value in struct_rows(spec.node_header, hdr, base):
-                out.append(_line(off, size, name.title(), _value(value, size)))
+                put(_line(off, size, name.title(), _value(value, size)))
             body = node.fields["data"][spec.node_header_size:]
             if body:
-                out.append(_line(base + spec.node_header_size, len(body), "Data",
+                put(_line(base + spec.node_header_size, len(body), "Data",
                                  _value(body, 0)))
             continue
         for row in ntype.text_rows(node, spec, table):
             if not isinstance(row, tuple):  # an engine.nodes.Block
-                out.append(_block_text(row, base, offsets))
+                for chunk in _block_lines(row, base, offsets):
+                    put(chunk)
             else:
-                out.append(_row_line(row, base, offsets))
+                put(_row_line(row, base, offsets))
     if table.trailing:
         start = decoded.size - len(table.trailing)
-        out.append("")
-        out.append(_line(start, len(table.trailing), "Trailing data", _value(table.trailing, 0)))
+        put("")
+        put(_line(start, len(table.trailing), "Trailing data", _value(table.trailing, 0)))
     if decoded.warnings:
-        out.append("")
-        out.extend(f"/* {w} */" for w in decoded.warnings)
-    return "\n".join(out) + "\n"
+        put("")
+        for w in decoded.warnings:
+            put(f"/* {w} */")
+    return buf.getvalue()
 
 
 def _row_line(row: tuple, base: int, offsets: dict) -> str:
@@ -148,6 +160,12 @@ def _plan(arr: Array) -> _Plan | None:
 
 
 def _block_text(block: Block, base: int, offsets: dict) -> str:
+    return "\n".join(_block_lines(block, base, offsets))
+
+
+def _block_lines(block: Block, base: int, offsets: dict) -> Iterable[str]:
+    """The block's text, one string per element (its lines "\n"-joined),
+    made as the caller writes them."""
     plan = _plan(block.arr)
     items, step = block.items, block.arr.elem_size
     columns: dict = {}
@@ -178,8 +196,8 @@ def _block_text(block: Block, base: int, offsets: dict) -> str:
                 get = flagset._get
                 argv.append([get(v, mask) for v in col])
         else:
-            return "\n".join(map(plan.fmt.__mod__, zip(*argv)))
-    return "\n".join(_row_line(row, base, offsets) for row in block.rows())
+            return map(plan.fmt.__mod__, zip(*argv))
+    return (_row_line(row, base, offsets) for row in block.rows())
 
 
 def _jsonable(value: Any) -> Any:
