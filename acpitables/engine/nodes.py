@@ -91,7 +91,8 @@ class Block:
     def __init__(self, arr: Array, items: list, base: int):
         self.arr, self.items, self.base = arr, items, base
         # node offset of the last row (every row lies in [base, last])
-        self.last = base + (len(items) - 1) * arr.elem_size + max(r[0] for r in flat_rows(arr.elem))
+        self.last = base + (len(items) - 1) * arr.elem_size + max(
+            (r[0] for r in flat_rows(arr.elem) or ()), default=0)
 
     def rows(self) -> list[Row]:
         arr, rows = self.arr, []
@@ -338,7 +339,7 @@ class NodeKind(NodeType):
         return None
 
     def is_full(self, fields: Mapping[str, Any]) -> bool:
-        return all(name in fields for name in self.optional)
+        return not self.optional or all(name in fields for name in self.optional)
 
     def body_of(self, fields: Mapping[str, Any]) -> Struct:
         return self.body(fields.get("revision", 0), self.is_full(fields))

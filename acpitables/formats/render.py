@@ -143,7 +143,8 @@ def _plan(arr: Array) -> _Plan | None:
     if not flat or any(size == 0 for _, size, _, _ in flat):
         return None
     flags = arr.flag_map
-    lines, args = [], []
+    lines: list[str] = []
+    args: list[tuple[str, Any, Any]] = []
     for off, size, name, label in flat:
         const = f"{size:03X}h] {label:>{LABEL_WIDTH}} : ".replace("%", "%%")
         if name in arr.refs:

@@ -874,13 +874,13 @@ def _check_cycles(c: _Context) -> None:
     """Mapping chains that come back to a node (Linux follows them with no
     hop limit). Iterative colouring: linear in nodes + mappings."""
     by_name = c.by_name
-    edges: dict[str, list[str]] = {}
+    edges: dict[str, list[list]] = {}  # name -> [target, times] runs
     for node in c.table.nodes:
         if node.raw:
             continue
         # Runs of one target as (name, times): a node's thousands of mappings
         # to one SMMU are one edge walked once, reported as often as it is there.
-        outs: list[list] = []
+        outs: list[list] = []  # [target, times]
         for m in node.fields.get("mappings", ()):
             ref = m["output_reference"]
             if isinstance(ref, Ref) and ref.name in by_name and ref.name != node.name:
