@@ -89,8 +89,7 @@ def text(decoded: Decoded) -> str:
             continue
         for row in ntype.text_rows(node, spec, table):
             if not isinstance(row, tuple):  # an engine.nodes.Block
-                for chunk in _block_lines(row, base, offsets):
-                    put(chunk)
+                buf.writelines(_block_lines(row, base, offsets, "\n"))
             else:
                 put(_row_line(row, base, offsets))
     if table.trailing:
@@ -164,9 +163,9 @@ def _block_text(block: Block, base: int, offsets: dict) -> str:
     return "\n".join(_block_lines(block, base, offsets))
 
 
-def _block_lines(block: Block, base: int, offsets: dict) -> Iterable[str]:
-    """The block's text, one string per element (its lines "\n"-joined),
-    made as the caller writes them."""
+def _block_lines(block: Block, base: int, offsets: dict, end: str = "") -> Iterable[str]:
+    """The block's text, one string per element (its lines "\n"-joined,
+    then `end`), made as the caller writes them."""
     plan = _plan(block.arr)
     items, step = block.items, block.arr.elem_size
     columns: dict = {}
@@ -197,8 +196,8 @@ def _block_lines(block: Block, base: int, offsets: dict) -> Iterable[str]:
                 get = flagset._get
                 argv.append([get(v, mask) for v in col])
         else:
-            return map(plan.fmt.__mod__, zip(*argv))
-    return (_row_line(row, base, offsets) for row in block.rows())
+            return map((plan.fmt + end.replace("%", "%%")).__mod__, zip(*argv))
+    return (_row_line(row, base, offsets) + end for row in block.rows())
 
 
 def _jsonable(value: Any) -> Any:
