@@ -12,17 +12,18 @@ adds only the rules that really are its own (as hooks).
 from __future__ import annotations
 
 import struct as _struct
+from bisect import bisect_left
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from construct import Bytes, Construct, FormatField, Int32ul, Renamed, Struct
+from construct import Bytes, Construct, Default, FormatField, Int32ul, Renamed, Struct
 
 from ..errors import TableError
 from . import description as d
 from .flags import FlagSet
 from .roles import NO_ROLE, Role
-from .table import Node, NodeType, Ref, Table, plain, struct_rows
+from .table import Node, NodeType, Ref, Table, flat_rows, plain, struct_rows
 from .yamlio import Flow, Hex
 
 if TYPE_CHECKING:
@@ -61,10 +62,10 @@ class Array:
     def single(self) -> bool:
         return self.count is None and self.elem is not None
 
-    @property
+    @cached_property
     def elem_size(self) -> int:
         # construct's sizeof() walks the Struct on every call; the text view
-        # asks once per element (issue 11)
+        # and the layout ask per element (issue 11)
         return _sizeof(self.elem) if self.elem is not None else 1
 
     @property
@@ -78,6 +79,27 @@ def _sizeof(elem: Construct) -> int:
 
 
 NodeArray = Array  # the name tables/iort.py used
+
+
+class Block:
+    """The text rows of one array of flat structures (ID mappings), kept
+    together: formats/render.py formats them column by column from the
+    declaration; rows() gives them one by one, as layout() does."""
+
+    __slots__ = ("arr", "items", "base", "last")
+
+    def __init__(self, arr: Array, items: list, base: int):
+        self.arr, self.items, self.base = arr, items, base
+        # node offset of the last row (every row lies in [base, last])
+        self.last = base + (len(items) - 1) * arr.elem_size + max(
+            (r[0] for r in flat_rows(arr.elem) or ()), default=0)
+
+    def rows(self) -> list[Row]:
+        arr, rows = self.arr, []
+        for i, item in enumerate(self.items):
+            rows += flag_rows(struct_rows(arr.elem, item, self.base + i * arr.elem_size),
+                              arr.flag_map)
+        return rows
 
 
 # --- the bulk path: struct-module formats for plain-integer structures -------
@@ -130,6 +152,74 @@ def build_array(elem: Construct, items: Sequence, fast: bool = True) -> bytes:
     except _struct.error as exc:
         raise TableError(f"an array element does not fit its field ({exc})") from None
     return b"".join(elem.build(item) for item in items)
+
+
+_ABSENT = object()
+
+
+@lru_cache(maxsize=None)
+def packer(st: Construct) -> tuple[tuple, _struct.Struct] | None:
+    """One struct-module format for a fixed part made of little-endian
+    integers, fixed-size Bytes (a constant Default allowed) and one level
+    of such nested Structs, with (parent, name, bytes size or 0, default)
+    per field; None for anything else. Derived from the declaration once."""
+    if not isinstance(st, Struct):
+        return None
+    fields: list = []
+    fmt = ["<"]
+
+    def walk(struct: Struct, parent: str | None) -> bool:
+        for sub in struct.subcons:
+            if not sub.name:
+                return False
+            inner, default = _unwrap(sub), _ABSENT
+            if isinstance(inner, Default):
+                if callable(inner.value):
+                    return False
+                inner, default = _unwrap(inner.subcon), inner.value
+            if isinstance(inner, FormatField) and inner.fmtstr[0] == "<":
+                fields.append((parent, sub.name, 0, default))
+                fmt.append(inner.fmtstr[1:])
+            elif isinstance(inner, Bytes) and isinstance(inner.length, int):
+                fields.append((parent, sub.name, inner.length, default))
+                fmt.append(f"{inner.length}s")
+            elif isinstance(inner, Struct) and parent is None and default is _ABSENT:
+                if not walk(inner, sub.name):
+                    return False
+            else:
+                return False
+        return True
+
+    return (tuple(fields), _struct.Struct("".join(fmt))) if walk(st, None) else None
+
+
+def build_struct(st: Construct, obj: Any) -> bytes:
+    """st.build(obj), through the struct module when the declaration allows
+    (packer) and the values are what construct would take as they are;
+    anything else (a missing field, a wrong type, a value out of range)
+    goes to construct, which builds it or raises as it always did."""
+    plan = packer(st)
+    if plan is not None and isinstance(obj, dict):
+        fields, fmt = plan
+        args = []
+        for parent, name, size, default in fields:
+            src = obj if parent is None else obj.get(parent)
+            if not isinstance(src, dict):
+                break
+            value = src.get(name, _ABSENT)
+            if value is None or value is _ABSENT:
+                if default is _ABSENT:
+                    break
+                value = default
+            if size and (type(value) is not bytes or len(value) != size):
+                break
+            args.append(value)
+        else:
+            try:
+                return fmt.pack(*args)
+            except (_struct.error, TypeError, ValueError, OverflowError):
+                pass
+    return st.build(obj)
 
 
 # --- helpers ------------------------------------------------------------------
@@ -249,7 +339,7 @@ class NodeKind(NodeType):
         return None
 
     def is_full(self, fields: Mapping[str, Any]) -> bool:
-        return all(name in fields for name in self.optional)
+        return not self.optional or all(name in fields for name in self.optional)
 
     def body_of(self, fields: Mapping[str, Any]) -> Struct:
         return self.body(fields.get("revision", 0), self.is_full(fields))
@@ -267,6 +357,20 @@ class NodeKind(NodeType):
             for ref in arr.refs:
                 paths += [f"{arr.key}.{i}.{ref}" for i in range(len(fields.get(arr.key, ())))]
         return tuple(paths)
+
+    def ref_slots(self, fields: dict) -> Iterable[tuple[Any, Any, Any]]:
+        if any("." in name for name in self.ref_fields) or any(
+                arr.refs and not isinstance(fields.get(arr.key, ()), (list, tuple))
+                for arr in self.arrays):
+            yield from super().ref_slots(fields)  # nested or not a list: the generic walk
+            return
+        for name in self.ref_fields:
+            yield fields, name, name
+        for arr in self.arrays:
+            items = fields.get(arr.key, ())
+            for ref in arr.refs:  # ref_paths order: every element for one ref field, then the next
+                for i, item in enumerate(items):
+                    yield item, ref, (arr.key, i, ref)
 
     # -- decoding ------------------------------------------------------------------
 
@@ -382,7 +486,9 @@ class NodeKind(NodeType):
     def size(self, node: Node, spec: "TableSpec") -> int:
         """Bytes the node occupies, refused before anything is allocated
         when its Length field cannot hold them."""
-        length = self.place(node.fields)[2]
+        return self._check_length(node, self.place(node.fields)[2])
+
+    def _check_length(self, node: Node, length: int) -> int:
         if length > self.length_max:
             arrays = ", ".join(f"{len(node.fields.get(a.key) or ())} {a.key}"
                                for a in self.arrays if a.count)
@@ -395,8 +501,8 @@ class NodeKind(NodeType):
     def build(self, node: Node, resolve: Callable[[Ref], int], spec: "TableSpec") -> bytes:
         f = node.fields
         body = self.body_of(f)
-        placed, fixed, _ = self.place(f)
-        length = self.size(node, spec)
+        placed, fixed, length = self.place(f)
+        self._check_length(node, length)
         buf = bytearray(length)
         for gap in f.get("gaps", ()):
             _put(buf, gap["offset"], gap["data"], "gap", node)
@@ -405,7 +511,8 @@ class NodeKind(NodeType):
             values[path] = resolve(values[path])
         values.update(type=self.code, length=node.length_override or length)
         head_values = {sub.name: values.get(sub.name, 0) for sub in self.header.subcons}
-        _put(buf, 0, self.header.build(head_values) + body.build(values), "fixed part", node)
+        _put(buf, 0, build_struct(self.header, head_values) + build_struct(body, values),
+             "fixed part", node)
         for arr in self.arrays:
             off, size = placed[arr.key]
             if not size:
@@ -413,7 +520,7 @@ class NodeKind(NodeType):
             if arr.elem is None:
                 blob = f.get(arr.key, "").encode("latin-1") + b"\0"
             elif arr.single:
-                blob = arr.elem.build(f.get(arr.key, {}))
+                blob = build_struct(arr.elem, f.get(arr.key, {}))
             else:
                 items = f.get(arr.key, ())
                 if arr.refs:
@@ -434,6 +541,32 @@ class NodeKind(NodeType):
     # -- text view ---------------------------------------------------------------------
 
     def layout(self, node: Node, spec: "TableSpec", table: Table | None = None) -> list[Row]:
+        rows: list[Row] = []
+        for piece in self._layout_pieces(node, table):
+            rows += piece.rows() if isinstance(piece, Block) else piece
+        return sorted(rows, key=lambda r: r[0])
+
+    def text_rows(self, node: Node, spec: "TableSpec", table: Table | None = None) -> list:
+        """layout()'s rows, except that the elements of an array of flat
+        structures stay one Block where no other row falls inside its span
+        (then the order is the same as sorting its rows in would give)."""
+        pieces = self._layout_pieces(node, table)
+        blocks = [p for p in pieces if isinstance(p, Block)]
+        rows = [r for p in pieces if not isinstance(p, Block) for r in p]
+        spans = sorted((b.base, b.last) for b in blocks)
+        offsets = sorted(r[0] for r in rows)
+        clash = any(a[1] >= b[0] for a, b in zip(spans, spans[1:])) or any(
+            bisect_left(offsets, lo) < len(offsets) and offsets[bisect_left(offsets, lo)] <= hi
+            for lo, hi in spans)
+        if clash:  # overlapping arrays (a hostile table): rows, as layout() gives them
+            for b in blocks:
+                rows += b.rows()
+            return sorted(rows, key=lambda r: r[0])
+        return sorted(rows + blocks, key=lambda r: r.base if isinstance(r, Block) else r[0])
+
+    def _layout_pieces(self, node: Node, table: Table | None) -> list:
+        """The text rows in the order they are made (header, fixed part,
+        each array, gaps), an array of flat structures as one Block."""
         f = node.fields
         body = self.body_of(f)
         placed, fixed, length = self.place(f)
@@ -444,37 +577,34 @@ class NodeKind(NodeType):
             labels = self.header_labels(table)
             rows = [r if r[2] not in labels else (*r[:3], labels[r[2]], r[4]) for r in rows]
         rows += flag_rows(struct_rows(body, values, self.header_size), self.flags)
+        pieces: list = [rows]
         for arr in self.arrays:
             off, size = placed[arr.key]
             if arr.elem is None:
-                rows.append((off, size, arr.key, arr.label, f.get(arr.key, "")))
+                pieces.append([(off, size, arr.key, arr.label, f.get(arr.key, ""))])
                 continue
             if not isinstance(arr.elem, Struct):  # plain integers
                 width = arr.elem_size
-                rows += [(off + width * i, width, f"{arr.key}.{i}", arr.label, v)
-                         for i, v in enumerate(f.get(arr.key, ()))]
+                pieces.append([(off + width * i, width, f"{arr.key}.{i}", arr.label, v)
+                               for i, v in enumerate(f.get(arr.key, ()))])
                 continue
             items = [f.get(arr.key, {})] if arr.single else f.get(arr.key, ())
+            if not arr.single and isinstance(items, list) and items and flat_rows(arr.elem):
+                pieces.append(Block(arr, items, off))
+                continue
+            rows = []
             for i, item in enumerate(items):
                 rows += flag_rows(struct_rows(arr.elem, item, off + i * arr.elem_size),
                                   arr.flag_map)
-        for gap in f.get("gaps", ()):
-            rows.append((gap["offset"], len(gap["data"]), "gap", "Padding", gap["data"]))
-        return sorted(rows, key=lambda r: r[0])
+            pieces.append(rows)
+        pieces.append([(gap["offset"], len(gap["data"]), "gap", "Padding", gap["data"])
+                       for gap in f.get("gaps", ())])
+        return pieces
 
     # -- description (YAML) ----------------------------------------------------------
 
     def reserved_sizes(self, body: Struct) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for sub in body.subcons:
-            inner = inner_struct(sub)
-            if inner is not None:
-                out.update({f"{sub.name}.{k}": v for k, v in
-                            ((s.name, _bytes_size(s)) for s in inner.subcons)
-                            if k and "reserved" in k and v})
-            elif sub.name and "reserved" in sub.name and _bytes_size(sub):
-                out[sub.name] = _bytes_size(sub)  # type: ignore[assignment]
-        return out
+        return dict(_reserved_sizes(body))
 
     def compile_fixed(self, item: Mapping[str, Any], rev: int, full: bool, p: d.Problems,
                       path: tuple, ref: Callable[[Any, tuple], Ref], used: set) -> dict:
@@ -483,7 +613,7 @@ class NodeKind(NodeType):
         f: dict = {}
         body = self.body(rev, full)
         reserved = item.get("reserved") or {}
-        sizes = self.reserved_sizes(body)
+        sizes = _reserved_sizes(body)  # read only here
         for key in reserved if isinstance(reserved, dict) else ():
             if key not in sizes:
                 p.error(path + ("reserved", key), f"no reserved field {key!r} in a revision-"
@@ -500,12 +630,10 @@ class NodeKind(NodeType):
                 return bytes(sizes[key])
             return raw
 
-        for sub in body.subcons:
-            key = sub.name
+        for key, nested in _fields_of(body):
             if key in self.derived:
                 continue
             used.add(key)
-            nested = inner_struct(sub)
             if key in self.offset_fields:
                 if key in item:
                     f[key] = item[key]
@@ -624,6 +752,28 @@ class NodeKind(NodeType):
             if sub.name not in self.derived and "reserved" not in sub.name:
                 keys.add(sub.name)
         return sorted(keys)
+
+
+@lru_cache(maxsize=None)
+def _reserved_sizes(body: Struct) -> dict[str, int]:
+    """{dotted reserved field: bytes} of a fixed part (a declaration fact,
+    worked out once per fixed part rather than per node compiled)."""
+    out: dict[str, int] = {}
+    for sub in body.subcons:
+        inner = inner_struct(sub)
+        if inner is not None:
+            out.update({f"{sub.name}.{k}": v for k, v in
+                        ((s.name, _bytes_size(s)) for s in inner.subcons)
+                        if k and "reserved" in k and v})
+        elif sub.name and "reserved" in sub.name and _bytes_size(sub):
+            out[sub.name] = _bytes_size(sub)  # type: ignore[assignment]
+    return out
+
+
+@lru_cache(maxsize=None)
+def _fields_of(body: Struct) -> tuple[tuple[str, Struct | None], ...]:
+    """(name, nested Struct or None) of each field of a fixed part, once."""
+    return tuple((sub.name, inner_struct(sub)) for sub in body.subcons)
 
 
 def _field_size(st: Struct, name: str) -> int:

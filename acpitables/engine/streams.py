@@ -23,7 +23,7 @@ from construct import Construct, ConstructError, Struct
 
 from ..errors import TableError
 from .flags import FlagSet
-from .nodes import NodeKind, Row, flag_rows
+from .nodes import NodeKind, Row, build_struct, flag_rows
 from .table import Node, Ref, plain, struct_rows
 
 if TYPE_CHECKING:
@@ -247,9 +247,10 @@ class StreamKind(NodeKind):
         for path in self.ref_fields:
             values[path] = resolve(values[path])
         values.update(type=self.code, length=node.length_override or length)
-        head = self.header.build({sub.name: values.get(sub.name, 0)
-                                  for sub in self.header.subcons})
-        blob = (head + self.body(0).build(values) + self.stream.build(f.get(self.stream.key) or ())
+        head = build_struct(self.header, {sub.name: values.get(sub.name, 0)
+                                          for sub in self.header.subcons})
+        blob = (head + build_struct(self.body(0), values)
+                + self.stream.build(f.get(self.stream.key) or ())
                 + bytes(f.get(REST) or b""))
         if len(blob) > length:
             raise TableError(f"the {self.label}'s content is {len(blob)} bytes, more than its "
@@ -268,6 +269,9 @@ class StreamKind(NodeKind):
             rows.append((fixed + placed[self.stream.key][1] - len(rest), len(rest), REST,
                          "Unwalkable data", rest))
         return rows
+
+    def text_rows(self, node: Node, spec: "TableSpec", table: "Table | None" = None) -> list:
+        return self.layout(node, spec, table)  # no arrays: NodeKind's Blocks do not apply
 
     def description_keys(self, common: Any) -> list[str]:
         return sorted(set(super().description_keys(common)) | {self.stream.key, REST})

@@ -161,6 +161,18 @@ class NodeType:
         with arrays of references lists one path per element)."""
         return self.refs
 
+    def ref_slots(self, fields: dict) -> Iterable[tuple[Any, Any, Any]]:
+        """(container, key, where) of each reference, in ref_paths order:
+        decode resolves `container[key]` in place; `where` is the dotted
+        path, or its parts (joined only for a message: a table of 8,000 ID
+        mappings would build 8,000 path strings to resolve them)."""
+        for path in self.ref_paths(fields):
+            *parents, last = path.split(".")
+            container: Any = fields
+            for part in parents:
+                container = container[_key(container, part)]
+            yield container, _key(container, last), path
+
     def parse(self, blob: bytes, spec: "TableSpec", ctx: dict) -> dict:
         return plain(self.struct.parse(blob))
 
@@ -184,6 +196,12 @@ class NodeType:
         view. A row of size 0 is a "decoded below" sub-line of the row
         before it (flag bits)."""
         return struct_rows(self.struct, node.fields, 0)
+
+    def text_rows(self, node: Node, spec: "TableSpec", table: "Table | None" = None) -> list:
+        """layout() for the text view, in the same order, where a kind may
+        hand over the rows of a large array as one object that formats them
+        all at once (engine.nodes.Block); by default the rows themselves."""
+        return self.layout(node, spec, table)
 
 
 def _key(values: Any, part: str) -> Any:
@@ -226,7 +244,7 @@ def _is_greedy(sub: Construct) -> bool:
 
 
 @lru_cache(maxsize=None)
-def _flat_rows(struct: Construct) -> tuple[tuple[int, int, str, str], ...] | None:
+def flat_rows(struct: Construct) -> tuple[tuple[int, int, str, str], ...] | None:
     """(offset, size, name, label) of every field of a Struct made only of
     fixed-size leaves, worked out once; None when a field is nested,
     greedy or sized by its value."""
@@ -253,7 +271,7 @@ def _flat_rows(struct: Construct) -> tuple[tuple[int, int, str, str], ...] | Non
 def struct_rows(struct: Construct, values: dict, base: int, prefix: str = "") -> list:
     """Walk a fixed-layout Struct declaration alongside its values, giving
     one row per leaf field: the text view is generated, never hand-written."""
-    flat = _flat_rows(struct) if isinstance(struct, Struct) else None
+    flat = flat_rows(struct) if isinstance(struct, Struct) else None
     if flat is not None:  # the common case, and the bulk one (ID mappings)
         get = values.get if isinstance(values, dict) else (lambda name: None)
         return [(base + off, size, prefix + name, label, get(name))
@@ -476,22 +494,27 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
 
     spec.name_nodes(table)
     by_offset = {n.offset: n for n in table.nodes}
+    named: dict[int, Ref] = {}  # one Ref per target (immutable, so shared)
     for node in table.nodes:
         ntype_spec = spec.node_types.get(node.type)
         if node.raw or ntype_spec is None:
             continue
-        for path in ntype_spec.ref_paths(node.fields):
-            target_off = get_path(node.fields, path)
+        for container, key, where in ntype_spec.ref_slots(node.fields):
+            target_off = container[key]
             if isinstance(target_off, Ref):
                 continue
             target = by_offset.get(target_off)
             if target is None or (ntype_spec.ref_targets and target.type not in ntype_spec.ref_targets):
+                path = where if isinstance(where, str) else ".".join(map(str, where))
                 what = "no node start" if target is None else f"a {type_name(spec, target)} node"
                 warn(REF_DANGLING, f"{path} 0x{target_off:X} points at {what}", offset=node.offset,
                      node=node.name, field=path)
-                assign_path(node.fields, path, Ref(offset=target_off))
+                container[key] = Ref(offset=target_off)
             else:
-                assign_path(node.fields, path, Ref(name=target.name))
+                ref = named.get(target_off)
+                if ref is None:
+                    ref = named[target_off] = Ref(name=target.name)
+                container[key] = ref
     return Decoded(table, warnings, length, spec, header_values, data)
 
 

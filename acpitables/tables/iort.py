@@ -616,19 +616,25 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
     allowed = kind.role.targets
     ranges = []
     devid = kind.role.deviceid_index(f) if kind.role.deviceid_index is not None else None
+    # (target, its kind) by reference name: thousands of mappings name a few nodes
+    targets: dict = {}
     for j, m in enumerate(maps):
-        where = f"mappings.{j}"
-        out = c.target(m["output_reference"])
-        out_kind = c.kind_of(out)
+        ref = m["output_reference"]
+        key = ref.name if isinstance(ref, Ref) else None
+        hit = targets.get(key)
+        if hit is None:
+            out = c.target(ref)
+            hit = targets[key] = (out, c.kind_of(out))
+        out, out_kind = hit
         if out is node:
-            c.add(MAP_SELF, node, f"{where}.output_reference", f"mapping {j} points at its own "
+            c.add(MAP_SELF, node, f"mappings.{j}.output_reference", f"mapping {j} points at its own "
                   "node")
         elif out is not None and out_kind is not None and out_kind.kind not in allowed:
             names = " or ".join(BY_KIND[t].label for t in allowed) or "nothing"
-            c.add(MAP_TARGET, node, f"{where}.output_reference", f"mapping {j} goes to "
+            c.add(MAP_TARGET, node, f"mappings.{j}.output_reference", f"mapping {j} goes to "
                   f"{out.name}, a {out_kind.label} node; a {kind.label} node maps to {names}")
         if m["flags"] & ~MAPPING_FLAGS.mask:
-            c.add(MAP_FLAGS, node, f"{where}.flags", f"reserved flag bits "
+            c.add(MAP_FLAGS, node, f"mappings.{j}.flags", f"reserved flag bits "
                   f"0x{m['flags'] & ~1:X} of mapping {j} are set")
         if m["flags"] & 1:
             # Linux honours single mappings on endpoints and for the DeviceID.
@@ -636,19 +642,19 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
                 # SMMUv3/PMCG: only the DeviceID mapping may be single; Linux
                 # skips any other single mapping while translating.
                 if j != devid:
-                    c.add(MAP_SINGLE, node, f"{where}.flags", f"single mapping {j} is not the "
+                    c.add(MAP_SINGLE, node, f"mappings.{j}.flags", f"single mapping {j} is not the "
                           f"{kind.label} node's DeviceID mapping (Linux skips it)")
             elif not kind.role.single_mappings:
                 if kind.role.kind in (RoleKind.IOMMU, RoleKind.MSI_CONTROLLER):
-                    c.add(MAP_SINGLE, node, f"{where}.flags", f"single mapping {j} is not "
+                    c.add(MAP_SINGLE, node, f"mappings.{j}.flags", f"single mapping {j} is not "
                           f"allowed on a {kind.label} node (Linux skips it)")
                 else:
-                    c.add(MAP_SINGLE_ODD, node, f"{where}.flags", f"single mapping {j} on a "
+                    c.add(MAP_SINGLE_ODD, node, f"mappings.{j}.flags", f"single mapping {j} on a "
                           f"{kind.label} node")
             continue
         first, last = m["input_base"], m["input_base"] + m["id_count"]
         if last > 0xFFFFFFFF or m["output_base"] + m["id_count"] > 0xFFFFFFFF:
-            c.add(MAP_WRAP, node, f"{where}.id_count", f"mapping {j} runs past ID 0xFFFFFFFF "
+            c.add(MAP_WRAP, node, f"mappings.{j}.id_count", f"mapping {j} runs past ID 0xFFFFFFFF "
                   "(Linux never matches a range that wraps)")
             continue
         ranges.append((first, last, j))
@@ -868,15 +874,20 @@ def _check_cycles(c: _Context) -> None:
     """Mapping chains that come back to a node (Linux follows them with no
     hop limit). Iterative colouring: linear in nodes + mappings."""
     by_name = c.by_name
-    edges: dict[str, list[str]] = {}
+    edges: dict[str, list[list]] = {}  # name -> [target, times] runs
     for node in c.table.nodes:
         if node.raw:
             continue
-        outs = []
+        # Runs of one target as (name, times): a node's thousands of mappings
+        # to one SMMU are one edge walked once, reported as often as it is there.
+        outs: list[list] = []  # [target, times]
         for m in node.fields.get("mappings", ()):
             ref = m["output_reference"]
             if isinstance(ref, Ref) and ref.name in by_name and ref.name != node.name:
-                outs.append(ref.name)
+                if outs and outs[-1][0] == ref.name:
+                    outs[-1][1] += 1
+                else:
+                    outs.append([ref.name, 1])
         edges[node.name] = outs
     state: dict[str, int] = {}
     for start in edges:
@@ -887,7 +898,7 @@ def _check_cycles(c: _Context) -> None:
         state[start] = 1
         while stack:
             name, it = stack[-1]
-            nxt = next(it, None)
+            nxt, times = next(it, (None, 0))
             if nxt is None:
                 state[name] = 2
                 stack.pop()
@@ -895,9 +906,10 @@ def _check_cycles(c: _Context) -> None:
                 continue
             if state.get(nxt) == 1:
                 cycle = path[path.index(nxt):] + [nxt]
-                c.add(CYCLE, by_name[name], "mappings", "ID mappings form a cycle: "
-                      f"{' -> '.join(cycle)} (Linux would follow it forever)")
-            elif not state.get(nxt) and nxt in edges:
+                for _ in range(times):
+                    c.add(CYCLE, by_name[name], "mappings", "ID mappings form a cycle: "
+                          f"{' -> '.join(cycle)} (Linux would follow it forever)")
+            elif not state.get(nxt) and nxt in edges:  # later repeats find it done (2)
                 state[nxt] = 1
                 stack.append((nxt, iter(edges[nxt])))
                 path.append(nxt)

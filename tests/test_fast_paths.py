@@ -1,0 +1,349 @@
+"""The fast paths of issue 11 agree with the general paths they shortcut,
+structure by structure, on every corpus table (and on hand-made cases of
+what sends them back to the general path):
+
+* text view: an array of flat structures as one nodes.Block, formatted
+  column by column (render._block_text), against its rows one by one
+  (Block.rows -> render._row_line) and against layout();
+* decode: references resolved through ref_slots, against ref_paths;
+* YAML: formats/yamlemit.emit against PyYAML (engine.yamlio.dump);
+* encode: nodes.build_struct against construct's build.
+
+Each general path is the code that ran before the fast path existed; none
+of these expectations is computed by the fast path itself."""
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+from construct import ConstructError
+from hypothesis import given, settings, strategies as st
+
+from acpitables import api
+from acpitables.engine import nodes, yamlio
+from acpitables.engine.nodes import Block, NodeKind, build_struct, packer
+from acpitables.engine.registry import TABLES, spec_for
+from acpitables.engine.table import NodeType, Ref, get_path
+from acpitables.errors import AcpiTablesError
+from acpitables.formats import render, yamlemit
+from conftest import CORPUS
+
+
+def _corpus() -> list[tuple[str, api.Decoded]]:
+    out = []
+    if not CORPUS.is_dir():
+        return out
+    for path in sorted(CORPUS.rglob("*")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if data[:4].decode("latin-1") not in TABLES:
+            continue
+        try:
+            out.append((str(path.relative_to(CORPUS)), api.decode(data)))
+        except AcpiTablesError:  # not walkable: no fast path to compare
+            continue
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(corpus_dir: Path) -> list[tuple[str, api.Decoded]]:
+    tables = _corpus()
+    assert len(tables) > 100
+    return tables
+
+
+def _kind_nodes(corpus):
+    for name, dec in corpus:
+        for node in dec.table.nodes:
+            kind = dec.spec.kind_of(node)
+            if kind is not None:
+                yield name, dec, node, kind
+
+
+# --- text view ------------------------------------------------------------------
+
+def test_text_rows_are_layout_rows_with_blocks_expanded(corpus):
+    blocks = 0
+    for name, dec, node, kind in _kind_nodes(corpus):
+        expanded = []
+        for piece in kind.text_rows(node, dec.spec, dec.table):
+            if isinstance(piece, Block):
+                blocks += 1
+                expanded += piece.rows()
+            else:
+                expanded.append(piece)
+        assert expanded == kind.layout(node, dec.spec, dec.table), (name, node.name)
+    assert blocks > 300  # the ID mappings of the IORTs and RIMTs at least
+
+
+def test_block_text_is_its_rows_line_by_line(corpus):
+    planned = 0
+    for name, dec, node, kind in _kind_nodes(corpus):
+        offsets = {n.name: n.offset for n in dec.table.nodes}
+        for piece in kind.text_rows(node, dec.spec, dec.table):
+            if not isinstance(piece, Block):
+                continue
+            planned += render._plan(piece.arr) is not None
+            want = "\n".join(render._row_line(r, node.offset, offsets) for r in piece.rows())
+            assert render._block_text(piece, node.offset, offsets) == want, (name, node.name)
+    assert planned > 300
+
+
+def test_whole_text_view_equals_the_row_by_row_one(corpus, monkeypatch):
+    fast = {name: render.text(dec) for name, dec in corpus}
+    monkeypatch.setattr(NodeKind, "text_rows", NodeType.text_rows)  # layout() rows only
+    for name, dec in corpus:
+        assert render.text(dec) == fast[name], name
+
+
+def _iort_with_mappings(corpus):
+    for name, dec, node, kind in _kind_nodes(corpus):
+        if dec.table.signature == "IORT" and len(node.fields.get("mappings") or ()) >= 3:
+            return dec, node, kind
+    pytest.skip("no IORT node with 3 mappings in the corpus")
+
+
+@pytest.mark.parametrize("change", ["bool", "missing", "ref-in-int", "int-in-ref", "not-a-dict"])
+def test_block_columns_off_the_plan_fall_back_to_rows(corpus, change):
+    dec, node, kind = _iort_with_mappings(corpus)
+    maps = [dict(m) for m in node.fields["mappings"]]
+    if change == "bool":
+        maps[1]["flags"] = True  # _value writes a bool as 1, not 00000001
+    elif change == "missing":
+        del maps[2]["output_base"]
+    elif change == "ref-in-int":
+        maps[0]["input_base"] = Ref(name=node.name)
+    elif change == "int-in-ref":
+        maps[1]["output_reference"] = 0x30
+    else:
+        maps[1] = None
+    block = Block(next(a for a in kind.arrays if a.key == "mappings"), maps, 0x24)
+    offsets = {n.name: n.offset for n in dec.table.nodes}
+    want = "\n".join(render._row_line(r, 0x100, offsets) for r in block.rows())
+    assert render._block_text(block, 0x100, offsets) == want
+
+
+def test_array_overlapping_other_rows_is_not_a_block(corpus):
+    dec, node, kind = _iort_with_mappings(corpus)
+    fields = dict(node.fields, mapping_offset=16)  # the mappings over the fixed part
+    hostile = type(node)(node.type, fields, node.name, node.offset, kind=kind)
+    pieces = kind.text_rows(hostile, dec.spec, dec.table)
+    assert not any(isinstance(p, Block) for p in pieces)
+    assert pieces == kind.layout(hostile, dec.spec, dec.table)
+
+
+# --- references -------------------------------------------------------------------
+
+def test_ref_slots_are_the_ref_paths(corpus):
+    for name, dec, node, kind in _kind_nodes(corpus):
+        slots = list(kind.ref_slots(node.fields))
+        paths = [w if isinstance(w, str) else ".".join(map(str, w)) for _, _, w in slots]
+        assert paths == list(kind.ref_paths(node.fields)), (name, node.name)
+        for (container, key, _), path in zip(slots, paths):
+            assert container[key] is get_path(node.fields, path)
+
+
+def test_references_to_one_node_share_one_ref(corpus):
+    dec, node, kind = _iort_with_mappings(corpus)
+    refs = {}
+    for m in node.fields["mappings"]:
+        ref = m["output_reference"]
+        assert refs.setdefault(ref, ref) is ref
+
+
+# --- YAML -------------------------------------------------------------------------
+
+def test_emitted_descriptions_are_pyyamls(corpus):
+    fast = 0
+    for name, dec in corpus:
+        desc = api.describe(dec)
+        text = yamlemit.emit(desc)
+        if text is not None:
+            fast += 1
+            assert text == yamlio.dump(desc), name
+    assert fast > 0.9 * len(corpus)
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-2**70, 2**70),
+    st.integers(0, 2**64).map(yamlio.Hex),
+    st.text(st.characters(max_codepoint=0x7F), max_size=130),
+    st.sampled_from(["", " x", "yes", "No", "null", "00:02.0", "\\_SB_.PCI0", "a b" * 40,
+                     "x" * 120, "ACPI  \0", "rc0", "a#b", "-a", "1e3", "~", "é"]),
+    st.floats(allow_nan=False))
+_keys = st.one_of(st.text(st.characters(max_codepoint=0x7F), min_size=0, max_size=12),
+                  st.sampled_from(["name", "type", "mappings", "x" * 130]), st.integers(0, 3))
+_docs = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.lists(_scalars, max_size=30).map(yamlio.Flow),
+                            st.dictionaries(_keys, inner, max_size=5)),
+    max_leaves=40)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.dictionaries(_keys, _docs, max_size=6))
+def test_emit_writes_what_pyyaml_writes_or_declines(doc):
+    text = yamlemit.emit(doc)
+    if text is not None:
+        assert text == yamlio.dump(doc)
+
+
+# Inside the subset mostly (no floats, keys that can be plain): most are emitted.
+_plain_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-2**70, 2**70), st.integers(0, 2**64).map(yamlio.Hex),
+    st.from_regex(r"[A-Za-z_\\][A-Za-z0-9_.\\/-]{0,20}", fullmatch=True),
+    st.text(st.characters(max_codepoint=0x7F), max_size=110))
+_plain_docs = st.recursive(
+    _plain_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.lists(_plain_scalars, max_size=12).map(yamlio.Flow),
+                            st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True),
+                                            inner, max_size=5)),
+    max_leaves=40)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True), _plain_docs,
+                       max_size=6))
+def test_emit_writes_plain_documents_as_pyyaml_does(doc):
+    text = yamlemit.emit(doc)
+    if text is not None:
+        assert text == yamlio.dump(doc)
+
+
+def test_emit_declines_a_container_reached_twice():
+    shared = {"input": 1}
+    doc = {"a": [shared, shared]}
+    assert "&id" in yamlio.dump(doc) and yamlemit.emit(doc) is None
+
+
+# --- encode -----------------------------------------------------------------------
+
+def _fixed_parts():
+    for sig in TABLES:
+        spec = spec_for(sig)
+        for kind in spec.node_types.values():
+            if isinstance(kind, NodeKind):
+                top = max((lo for lo, _, _ in kind.fixed_fields), default=0)
+                for rev in range(top + 1):
+                    for full in (True, False):
+                        yield f"{sig}.{kind.kind}.r{rev}{'' if full else '-short'}", \
+                            kind, kind.body(rev, full)
+                yield f"{sig}.{kind.kind}.header", kind, kind.header
+
+
+def test_packed_fixed_parts_are_constructs(corpus):
+    packed = 0
+    for name, dec, node, kind in _kind_nodes(corpus):
+        if not hasattr(kind, "body_of"):
+            continue
+        values = dict(node.fields)
+        for arr in kind.arrays:
+            if arr.count:
+                values[arr.count] = len(node.fields.get(arr.key) or ())
+        values = {k: (0 if isinstance(v, Ref) else v) for k, v in values.items()}
+        values.update(type=kind.code, length=0)
+        for declaration in (kind.header, kind.body_of(node.fields)):
+            obj = {s.name: values.get(s.name, 0) for s in kind.header.subcons} \
+                if declaration is kind.header else values
+            packed += packer(declaration) is not None
+            assert build_struct(declaration, obj) == declaration.build(obj), (name, node.name)
+    assert packed > 500
+
+
+@pytest.mark.parametrize("name,kind,declaration", list(_fixed_parts()),
+                         ids=[x[0] for x in _fixed_parts()])
+def test_packer_format_is_the_declaration(name, kind, declaration):
+    plan = packer(declaration)
+    if plan is None:
+        return  # construct builds it
+    fields, fmt = plan
+    assert fmt.size == declaration.sizeof()
+    # every field at 1 (bytes: 0x5A each), nested structures as dicts
+    obj: dict = {}
+    for parent, field, size, _ in fields:
+        (obj if parent is None else obj.setdefault(parent, {}))[field] = \
+            b"\x5a" * size if size else 1
+    assert build_struct(declaration, obj) == declaration.build(obj)
+
+
+def _smmu_v3_body():
+    kind = spec_for("IORT").node_types[4]
+    return kind.body(0)
+
+
+@pytest.mark.parametrize("change", ["missing", "too-big", "float", "short-bytes", "int-bytes",
+                                    "nested-none", "none-value"])
+def test_build_struct_off_the_plan_is_constructs_build(change):
+    body = _smmu_v3_body()
+    assert packer(body) is not None
+    obj = {s.name: 0 for s in body.subcons}
+    obj["reserved"] = bytes(4)
+    if change == "missing":
+        del obj["model"]
+    elif change == "too-big":
+        obj["model"] = 1 << 32
+    elif change == "float":
+        obj["model"] = 1.5
+    elif change == "short-bytes":
+        obj["reserved"] = b"\0"
+    elif change == "int-bytes":
+        obj["reserved"] = 7
+    elif change == "none-value":
+        obj["reserved"] = None  # the Default's bytes
+    else:
+        obj["model"] = None
+
+    def outcome(fn):
+        try:
+            return fn(body, obj)
+        except (ConstructError, KeyError, struct.error) as exc:
+            return type(exc)
+
+    assert outcome(build_struct) == outcome(lambda b, o: b.build(o))
+
+
+def test_rc_memory_properties_pack_as_nested(corpus):
+    rc = spec_for("IORT").node_types[2]
+    body = rc.body(3)
+    fields, _ = packer(body)
+    assert ("memory_properties", "hints", 0, nodes._ABSENT) in fields
+
+
+# --- checks -----------------------------------------------------------------------
+
+def test_a_cycle_is_reported_once_per_mapping_that_closes_it():
+    # rc0's mappings 0, 1 and 3 go back to the SMMU that maps to rc0: three
+    # findings, as before the repeated mappings were walked as one edge.
+    desc = """table: IORT
+revision: 0
+lenient: true
+nodes:
+- {name: smmu0, type: smmu_v3, mappings: [{input: 0, count: 16, output: rc0}]}
+- name: rc0
+  type: root_complex
+  mappings:
+  - {input: 0, count: 16, output: smmu0}
+  - {input: 16, count: 16, output: smmu0}
+  - {input: 32, count: 16, output: its}
+  - {input: 48, count: 16, output: smmu0}
+- {name: its, type: its_group, identifiers: [0]}
+"""
+    decoded = api.decode(api.build(desc).data)
+    cycles = [w for w in decoded.warnings if w.code == "IORT-MAP-CYCLE"]
+    assert [w.node for w in cycles] == ["rc0"] * 3
+    assert all("smmuv3_0 -> rc0 -> smmuv3_0" in w.message for w in cycles)
+
+
+def test_bench_breakdown_runs(capsys):
+    # bench/breakdown.py (the in-process phases behind bench/speed.py's
+    # figures) must keep working; its numbers are never asserted.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import breakdown
+    assert breakdown.main(["--runs", "1", "--mappings", "40", "--ncs", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "decode + render -f text" in out and "build, 5 named components: YAML load" in out
