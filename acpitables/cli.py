@@ -728,8 +728,9 @@ def _span_text(span: Any, segment: int) -> str:
             f"..0x{(r.output_id + span.end - span.start) & 0xFFFFFFFF:x}"
     if r.more_ids:      # an IVRS alias: the same further ID for the whole span
         text += " and " + ", ".join(f"0x{i:x}" for i in r.more_ids)
-    if getattr(r, "assumption", ""):
-        text += f" (assuming {r.assumption})"
+    assumption = getattr(r, "assumption", "")     # pcitopo.TranslatedIf
+    if assumption:
+        text += f" (assuming {assumption})"
     return text
 
 
