@@ -11,7 +11,7 @@ returns None for anything outside it -- a float, a list in a list, a
 string that is not ASCII, a line libyaml could break at width 100, a
 container reached twice (PyYAML would write an anchor) -- so that the
 caller falls back to yamlio.dump for the whole document.
-tests/test_speed_paths.py checks that both agree on every corpus table
+tests/test_fast_paths.py checks that both agree on every corpus table
 and on generated documents.
 """
 from __future__ import annotations
