@@ -6,6 +6,12 @@ reads octal), only true/false are booleans. Duplicate keys are errors.
 Every mapping remembers where its keys and values stand, so messages can
 say file:line:col. Only plain data is ever constructed.
 
+A load is one parse: the data is built from libyaml's event stream
+(_load_events), bounding nesting as it goes; documents with explicit tags,
+errors or anything else for PyYAML's composer and our constructors to
+decide take the general path (_load_general), which words and places every
+error. Both give the same values and places (tests/test_yamlload.py).
+
 PyYAML is imported on the first load or dump, not with this module: the
 description types (Hex, Flow, Mapping, Sequence) are used by every table
 declaration, and a decode to text or a validate of a table never reads or
@@ -345,6 +351,8 @@ def _load_events(text: str) -> tuple[Any, bool]:
         # One frame per open collection: [collection, places, the pending key
         # (no_key: a key comes next) or None for a sequence, anchor entry].
         stack: list[list] = []
+        top: list | None = None  # stack[-1]
+        shift = _SHIFT
         aliased = False
         if type(get()) is not StreamStartEvent:
             raise _General
@@ -367,7 +375,7 @@ def _load_events(text: str) -> tuple[Any, bool]:
                     except KeyError:
                         value = memo[value] = plain(value)
                 mark = event.start_mark
-                place = mark.line << _SHIFT | mark.column
+                place = mark.line << shift | mark.column
                 if event.anchor is not None:
                     if event.anchor in anchors:
                         raise _General
@@ -375,21 +383,22 @@ def _load_events(text: str) -> tuple[Any, bool]:
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 if event.tag is not None or len(stack) > MAX_DEPTH:
                     raise _General
-                if stack and stack[-1][2] is no_key:  # a collection as a key
+                if top is not None and top[2] is no_key:  # a collection as a key
                     raise _General
                 mark = event.start_mark
-                place = mark.line << _SHIFT | mark.column
+                place = mark.line << shift | mark.column
                 collection = Mapping() if kind is MappingStartEvent else Sequence()
                 entry = None
                 if event.anchor is not None:
                     if event.anchor in anchors:
                         raise _General
                     entry = anchors[event.anchor] = [collection, place, True]
-                stack.append([collection, [place],
-                              no_key if kind is MappingStartEvent else None, entry])
+                top = [collection, [place], no_key if kind is MappingStartEvent else None, entry]
+                stack.append(top)
                 continue
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
                 value, places, _, entry = stack.pop()
+                top = stack[-1] if stack else None
                 if kind is MappingEndEvent:
                     value._keys = tuple(value)
                 value._marks = array("Q", places)
@@ -406,22 +415,21 @@ def _load_events(text: str) -> tuple[Any, bool]:
                 break
             else:
                 raise _General
-            if not stack:
+            if top is None:
                 root = value
                 continue
-            frame = stack[-1]
-            key = frame[2]
+            key = top[2]
             if key is None:
-                frame[0].append(value)
+                top[0].append(value)
             elif key is no_key:
                 if (not isinstance(value, (str, int, bool)) or value is None
-                        or value in frame[0]):
+                        or value in top[0]):
                     raise _General
-                frame[2] = value
+                top[2] = value
             else:
-                frame[0][key] = value
-                frame[2] = no_key
-            frame[1].append(place)
+                top[0][key] = value
+                top[2] = no_key
+            top[1].append(place)
         if root is empty or type(get()) is not StreamEndEvent:  # a second document
             raise _General
         return root, aliased
