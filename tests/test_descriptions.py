@@ -268,9 +268,9 @@ def test_python_object_never_constructed(tmp_path):
 
 def test_mappings_keep_line_and_column():
     data = load("table: VIOT\niommus:\n  - name: v\n    pci: '00:01.0'\n")
-    assert data.key_marks["iommus"] == (2, 1)
-    assert data["iommus"].item_marks[0] == (3, 5)
-    assert data["iommus"][0].value_marks["pci"] == (4, 10)
+    assert data.key_mark("iommus") == (2, 1)
+    assert data["iommus"].item_mark(0) == (3, 5)
+    assert data["iommus"][0].value_mark("pci") == (4, 10)
 
 
 def test_yaml_syntax_error_is_located():

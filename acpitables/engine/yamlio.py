@@ -6,6 +6,12 @@ reads octal), only true/false are booleans. Duplicate keys are errors.
 Every mapping remembers where its keys and values stand, so messages can
 say file:line:col. Only plain data is ever constructed.
 
+A load is one parse: the data is built from libyaml's event stream
+(_load_events), bounding nesting as it goes; documents with explicit tags,
+errors or anything else for PyYAML's composer and our constructors to
+decide take the general path (_load_general), which words and places every
+error. Both give the same values and places (tests/test_yamlload.py).
+
 PyYAML is imported on the first load or dump, not with this module: the
 description types (Hex, Flow, Mapping, Sequence) are used by every table
 declaration, and a decode to text or a validate of a table never reads or
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import re
+from array import array
 import reprlib
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -27,16 +34,64 @@ if TYPE_CHECKING:
 
 class Mapping(dict):
     """A dict that knows where it and each of its keys/values stand
-    (1-based line and column)."""
+    (1-based line and column).
 
-    mark: tuple[int, int] = (0, 0)
-    key_marks: dict
-    value_marks: dict
+    The places are kept compactly (issue 11: as two dicts of tuples per
+    mapping they were three quarters of a loaded description's memory): the
+    keys as loaded, in order, and one array of packed line/column words --
+    the mapping's own place, then each key's and its value's."""
+
+    __slots__ = ("_keys", "_marks")
+    _keys: tuple
+    _marks: array
+
+    @property
+    def mark(self) -> tuple[int, int]:
+        marks = getattr(self, "_marks", None)
+        return _unpack(marks[0]) if marks else (0, 0)
+
+    def _index(self, key: Any) -> int | None:
+        try:  # == as a dict compares keys (True finds 1: a mapping holds one of them)
+            return getattr(self, "_keys", ()).index(key)
+        except ValueError:
+            return None
+
+    def key_mark(self, key: Any) -> tuple[int, int] | None:
+        i = self._index(key)
+        return None if i is None else _unpack(self._marks[1 + 2 * i])
+
+    def value_mark(self, key: Any) -> tuple[int, int] | None:
+        i = self._index(key)
+        return None if i is None else _unpack(self._marks[2 + 2 * i])
 
 
 class Sequence(list):
-    mark: tuple[int, int] = (0, 0)
-    item_marks: list
+    """A list that knows where it and each of its items stand: one array of
+    packed line/column words, its own place first."""
+
+    __slots__ = ("_marks",)
+    _marks: array
+
+    @property
+    def mark(self) -> tuple[int, int]:
+        marks = getattr(self, "_marks", None)
+        return _unpack(marks[0]) if marks else (0, 0)
+
+    def item_mark(self, index: int) -> tuple[int, int] | None:
+        marks = getattr(self, "_marks", None)
+        if marks is None or not 0 <= index < len(marks) - 1:
+            return None
+        return _unpack(marks[1 + index])
+
+
+# A place packed in one unsigned 64-bit word: the 0-based line above bit 32,
+# the 0-based column below (a column past 2**32 would need a 4 GiB line).
+_SHIFT = 32
+_COL = (1 << _SHIFT) - 1
+
+
+def _unpack(word: int) -> tuple[int, int]:
+    return (word >> _SHIFT) + 1, (word & _COL) + 1
 
 
 class Hex(int):
@@ -45,6 +100,10 @@ class Hex(int):
 
 def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _packed(node: yaml.Node) -> int:
+    return node.start_mark.line << _SHIFT | node.start_mark.column
 
 
 _REPR = reprlib.Repr()
@@ -126,20 +185,19 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mappi
     if not isinstance(node, yaml.MappingNode):
         raise _wrong_kind(node, "!!map")
     result = Mapping()
-    result.mark = _pos(node)
-    result.key_marks, result.value_marks = {}, {}
+    marks = [_packed(node)]
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, bool)) or key is None:
             raise _LoadProblem("mapping keys must be plain scalars", _pos(key_node))
         if key in result:
-            line, col = result.key_marks[key]
-            raise _LoadProblem(f"duplicate key {key!r} (first given at line {line})",
-                               _pos(key_node))
+            first = list(result).index(key)
+            raise _LoadProblem(f"duplicate key {key!r} (first given at line "
+                               f"{_unpack(marks[1 + 2 * first])[0]})", _pos(key_node))
         result[key] = loader.construct_object(value_node, deep=True)
-        result.key_marks[key] = _pos(key_node)
-        result.value_marks[key] = _pos(value_node)
+        marks += (_packed(key_node), _packed(value_node))
+    result._keys, result._marks = tuple(result), array("Q", marks)
     return result
 
 
@@ -148,8 +206,7 @@ def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Seq
     if not isinstance(node, yaml.SequenceNode):
         raise _wrong_kind(node, "!!seq")
     result = Sequence(loader.construct_object(child, deep=True) for child in node.value)
-    result.mark = _pos(node)
-    result.item_marks = [_pos(child) for child in node.value]
+    result._marks = array("Q", [_packed(node)] + [_packed(child) for child in node.value])
     return result
 
 
@@ -249,6 +306,145 @@ def _check_nesting(text: str) -> None:
             depth -= 1
 
 
+class _General(Exception):
+    """The document needs the general path: compose, then construct."""
+
+
+def _plain_scalar(loader: Any) -> Any:
+    """value(text) of a plain, untagged scalar exactly as the loader's
+    implicit resolvers and constructors make it (the general path runs them
+    per scalar node, in Python: most of its time)."""
+    import yaml
+    resolvers = type(loader).yaml_implicit_resolvers
+    wildcard = resolvers.get(None, [])
+    constructors = type(loader).yaml_constructors
+
+    def value(text: str) -> Any:
+        if text.isdigit() and text.isascii():  # [0-9]+: the int form, base 10
+            return int(text)  # ValueError past Python's digit limit: general path
+        for tag, regexp in resolvers.get(text[:1], []) + wildcard:
+            if regexp.match(text):
+                return constructors[tag](loader, yaml.ScalarNode(tag, text))
+        return text
+    return value
+
+
+def _load_events(text: str) -> tuple[Any, bool]:
+    """(data, aliased) built straight from the parser's events: the values
+    and places that composing a node graph and constructing it give, without
+    the graph (most of the load's time and memory) and without recursion;
+    nesting is bounded here, in the one parse. Raises _General (or the
+    parser's error) where the general path must decide: an explicit tag, an
+    undefined, duplicate or recursive alias, a key that is not a plain
+    scalar, a duplicate key, nesting past MAX_DEPTH, a second document. Any
+    error is then worded and placed exactly as that path does."""
+    from yaml.events import (AliasEvent, DocumentEndEvent, DocumentStartEvent,
+                             MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
+                             SequenceStartEvent, StreamEndEvent, StreamStartEvent)
+    loader = _loader()(text)
+    try:
+        get = loader.get_event
+        plain = _plain_scalar(loader)
+        memo: dict[str, Any] = {}  # plain scalar text -> its value, for this load
+        anchors: dict[str, list] = {}  # name -> [value, place, still open]
+        no_key = empty = object()
+        # One frame per open collection: [collection, places, the pending key
+        # (no_key: a key comes next) or None for a sequence, anchor entry].
+        stack: list[list] = []
+        top: list | None = None  # stack[-1]
+        shift = _SHIFT
+        aliased = False
+        if type(get()) is not StreamStartEvent:
+            raise _General
+        event = get()
+        if type(event) is StreamEndEvent:
+            return None, False
+        if type(event) is not DocumentStartEvent:
+            raise _General
+        root: Any = empty
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is ScalarEvent:
+                if event.tag is not None:
+                    raise _General
+                value = event.value
+                if event.implicit[0]:
+                    try:
+                        value = memo[value]
+                    except KeyError:
+                        value = memo[value] = plain(value)
+                mark = event.start_mark
+                place = mark.line << shift | mark.column
+                if event.anchor is not None:
+                    if event.anchor in anchors:
+                        raise _General
+                    anchors[event.anchor] = [value, place, False]
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.tag is not None or len(stack) > MAX_DEPTH:
+                    raise _General
+                if top is not None and top[2] is no_key:  # a collection as a key
+                    raise _General
+                mark = event.start_mark
+                place = mark.line << shift | mark.column
+                collection = Mapping() if kind is MappingStartEvent else Sequence()
+                entry = None
+                if event.anchor is not None:
+                    if event.anchor in anchors:
+                        raise _General
+                    entry = anchors[event.anchor] = [collection, place, True]
+                top = [collection, [place], no_key if kind is MappingStartEvent else None, entry]
+                stack.append(top)
+                continue
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                value, places, _, entry = stack.pop()
+                top = stack[-1] if stack else None
+                if kind is MappingEndEvent:
+                    value._keys = tuple(value)
+                value._marks = array("Q", places)
+                place = places[0]
+                if entry is not None:
+                    entry[2] = False
+            elif kind is AliasEvent:
+                entry = anchors.get(event.anchor)
+                if entry is None or entry[2]:  # undefined, or recursive
+                    raise _General
+                value, place, _ = entry
+                aliased = True
+            elif kind is DocumentEndEvent:
+                break
+            else:
+                raise _General
+            if top is None:
+                root = value
+                continue
+            key = top[2]
+            if key is None:
+                top[0].append(value)
+            elif key is no_key:
+                if (not isinstance(value, (str, int, bool)) or value is None
+                        or value in top[0]):
+                    raise _General
+                top[2] = value
+            else:
+                top[0][key] = value
+                top[2] = no_key
+            top[1].append(place)
+        if root is empty or type(get()) is not StreamEndEvent:  # a second document
+            raise _General
+        return root, aliased
+    finally:
+        loader.dispose()
+
+
+def _load_general(text: str) -> Any:
+    """Compose the node graph, then construct it: every rule of the loader,
+    and every error worded and placed as PyYAML and our constructors do."""
+    import yaml
+    _check_nesting(text)
+    return yaml.load(text, Loader=_loader())  # noqa: S506 - our loader is a SafeLoader
+
+
 # What YAML may hold (YAML 1.2, 5.1): tab, LF, CR and the printable
 # characters. Lone surrogates stand for bytes that were not UTF-8 (a text
 # read with errors="surrogateescape", as Python reads stdin under the C
@@ -313,20 +509,24 @@ def load(text: str | bytes, filename: str = "<description>") -> Any:
         if isinstance(text, (bytes, bytearray, memoryview)):
             text = decode_text(bytes(text))
         _check_characters(text)
-        _check_nesting(text)
         # The cyclic collector would rescan the young, growing tree again and
         # again (the load is superlinear with it on); nothing built here is
         # cyclic, so pause it for the load only (not the whole command: memory).
         collecting = gc.isenabled()
         gc.disable()
         try:
-            data = yaml.load(text, Loader=_loader())  # noqa: S506 - our loader is a SafeLoader
+            try:
+                data, aliased = _load_events(text)
+            except Exception:  # noqa: BLE001 - the general path decides, and words any error
+                data, aliased = _load_general(text), True
         finally:
             if collecting:
                 gc.enable()
-        aliased = [0]
-        _shape(data, 0, {}, aliased)
-        if aliased[0] > MAX_VALUES:
+        if not aliased:  # the parse bounded the nesting, and nothing repeats
+            return data
+        aliased_values = [0]
+        _shape(data, 0, {}, aliased_values)
+        if aliased_values[0] > MAX_VALUES:
             raise _LoadProblem(f"the description expands to more than {MAX_VALUES} values "
                                "(through YAML aliases?)", getattr(data, "mark", (1, 1)))
         return data
@@ -358,10 +558,10 @@ def locate(data: Any, path: tuple) -> tuple[int, int]:
     node = data
     for part in path:
         if isinstance(node, Mapping) and part in node:
-            pos = node.value_marks.get(part, pos)
+            pos = node.value_mark(part) or pos
             node = node[part]
         elif isinstance(node, Sequence) and isinstance(part, int) and 0 <= part < len(node):
-            pos = node.item_marks[part]
+            pos = node.item_mark(part) or pos
             node = node[part]
         else:
             break
@@ -376,8 +576,10 @@ def locate_key(data: Any, path: tuple) -> tuple[int, int]:
             parent = parent[part]
         except (KeyError, IndexError, TypeError):
             return locate(data, path)
-    if isinstance(parent, Mapping) and path and path[-1] in parent.key_marks:
-        return parent.key_marks[path[-1]]
+    if isinstance(parent, Mapping) and path:
+        pos = parent.key_mark(path[-1])
+        if pos is not None:
+            return pos
     return locate(data, path)
 
 
