@@ -32,6 +32,18 @@ if TYPE_CHECKING:
 REST = "rest"  # node field: bytes after the last element that could be walked
 
 
+def refuse_unwalked(fields: dict, where: str, element: str, noun: str, plural: str) -> None:
+    """For writers that rebuild a stream field by field (iasl's templates):
+    bytes after the last element, or bytes no field covers, have no place
+    in such a source, so the writer refuses (and the caller falls back)."""
+    if fields.get(REST):
+        raise TableError(f"{len(fields[REST])} bytes after the last {element} are no "
+                         f"{noun}: iasl writes whole {plural} only", node=where, field=REST)
+    if fields.get("gaps"):
+        raise TableError("bytes no field covers: iasl writes fields back to back", node=where,
+                         field="gaps")
+
+
 @dataclass(frozen=True)
 class Element:
     """One element kind of a stream.

@@ -21,7 +21,7 @@ from ..engine.checks import Findings, rule
 from ..engine.flags import FlagSet
 from ..engine.nodes import Array, NodeKind, since
 from ..engine.roles import Role, RoleKind
-from ..engine.streams import REST, Element, Stream, StreamKind
+from ..engine.streams import REST, Element, Stream, StreamKind, refuse_unwalked
 from ..engine.table import Dialect, IaslText, Node, Table, TableSpec, node_label
 from ..engine.yamlio import Hex
 from ..errors import Diagnostic, TableError
@@ -630,12 +630,7 @@ def _iasl_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
                          f"DtCompileDmar knows it from ACPICA {since_release})", node=where,
                          field="type")
     f = node.fields
-    if f.get(REST):
-        raise TableError(f"{len(f[REST])} bytes after the last device scope are no scope: "
-                         "iasl writes whole scopes only", node=where, field=REST)
-    if f.get("gaps"):
-        raise TableError("bytes no field covers: iasl writes fields back to back", node=where,
-                         field="gaps")
+    refuse_unwalked(f, where, "device scope", "scope", "scopes")
     new = acpica >= IASL_SIZE_AND_SCOPE_FLAGS
     labels = IASL_LABELS if new else {**IASL_LABELS, **IASL_OLD_LABELS}
     out: list = []

@@ -22,7 +22,7 @@ from ..engine.flags import FlagSet
 from ..engine.nodes import NodeKind, since
 from ..engine.pci import BdfError, format_bdf, parse_bdf
 from ..engine.roles import Role, RoleKind
-from ..engine.streams import REST, Element, Stream, StreamKind
+from ..engine.streams import REST, Element, Stream, StreamKind, refuse_unwalked
 from ..engine.table import Dialect, IaslText, Node, Table, TableSpec, node_label
 from ..engine.yamlio import Flow, Hex
 from ..errors import Diagnostic, TableError
@@ -1026,12 +1026,7 @@ def _iasl_rows(node: Node, rows: list, blob: bytes, acpica: int) -> list:
     if node.type == IVHD_40 and not new:
         raise TableError(f"iasl {acpica} has no IVHD type 40h (DtCompileIvrs knows it from "
                          f"ACPICA {IASL_NEW_FORM})", node=where, field="type")
-    if f.get(REST):
-        raise TableError(f"{len(f[REST])} bytes after the last device entry are no entry: "
-                         "iasl writes whole entries only", node=where, field=REST)
-    if f.get("gaps"):
-        raise TableError("bytes no field covers: iasl writes fields back to back", node=where,
-                         field="gaps")
+    refuse_unwalked(f, where, "device entry", "entry", "entries")
     if new and node.type not in IVHD_TYPES and f.get("flags", 0) & ~IVMD_FLAGS.mask:
         raise TableError(f"IVMD flags 0x{f['flags']:02X}: iasl builds the word from its four "
                          "flag sub-lines, so bits 4-7 are lost", node=where, field="flags")
