@@ -292,8 +292,22 @@ def _check_nesting(text: str) -> None:
     """Refuse deep nesting from the event stream, before anything recursive
     (libyaml's composer would overflow the C stack) sees it."""
     import yaml
+    try:
+        _walk_nesting(text, _loader())
+    except yaml.MarkedYAMLError as exc:
+        # libyaml 0.2.5+ (PyYAML 6.0.4's wheels) stops scanning at its own
+        # limit of 1,000 levels, scanning ahead of the events we count: the
+        # document is too deep for us too; the pure-Python parser, which
+        # has no such limit, finds where it passes ours.
+        if "maximum nesting depth" not in str(exc.problem):
+            raise
+        _walk_nesting(text, yaml.SafeLoader)
+
+
+def _walk_nesting(text: str, loader: Any) -> None:
+    import yaml
     depth = 0
-    for event in yaml.parse(text, Loader=_loader()):
+    for event in yaml.parse(text, Loader=loader):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             depth += 1
             if depth > MAX_DEPTH + 1:
