@@ -1110,4 +1110,5 @@ SPEC = TableSpec(
     mapper="acpitables.mapping.ivrs:IvrsMapper",
     schema_doc=schema_doc,
     dialect=DIALECT,
+    header_flags=HEADER_FLAGS,
 )
