@@ -728,7 +728,8 @@ def _span_text(span: Any, segment: int) -> str:
             f"..0x{(r.output_id + span.end - span.start) & 0xFFFFFFFF:x}"
     if r.more_ids:      # an IVRS alias: the same further ID for the whole span
         text += " and " + ", ".join(f"0x{i:x}" for i in r.more_ids)
-    assumption = getattr(r, "assumption", "")     # pcitopo.TranslatedIf
+    from .mapping.pcitopo import assumption_of
+    assumption = assumption_of(r)
     if assumption:
         text += f" (assuming {assumption})"
     return text

@@ -610,11 +610,12 @@ def export_dt(mapper: Mapper) -> DtExport:
 
 def _limits(imap, segment: int) -> list[str]:
     """One note per distinct assumption and per span with further IDs."""
+    from .pcitopo import assumption_of
     notes: list[str] = []
     for s in imap.spans:
         r = s.result
         where = f"segment {segment} {format_bdf(s.start, segment)}..{format_bdf(s.end, segment)}"
-        assumption = getattr(r, "assumption", "")
+        assumption = assumption_of(r)
         if assumption and not any(n.endswith(f"assumes {assumption}") for n in notes):
             notes.append(f"{where}: the answer assumes {assumption}")
         extra = [i for i in getattr(r, "more_ids", ())

@@ -144,6 +144,11 @@ class BypassIf(Bypass):
         return f"{super().__str__()} (assuming {self.assumption})"
 
 
+def assumption_of(result: object) -> str:
+    """What a PCI topology could change about an answer ('' when nothing)."""
+    return result.assumption if isinstance(result, (TranslatedIf, BypassIf)) else ""
+
+
 def assuming(result: Translated | Bypass, assumption: str) -> Translated | Bypass:
     """The same answer, with the assumption it rests on."""
     if not assumption:
