@@ -387,7 +387,7 @@ def test_mapper_is_exported():
 def test_small_decode_imports_only_what_it_needs():
     """Issue 11: a decode of an 88-byte VIOT pays for neither the schema
     validator, the mapper, rich, nor (where typer allows it) pydantic."""
-    from acpitables import cli
+    from acpitables.cli import typer_app
     result = module("-X", "importtime", "decode", str(ARM / "expected.aml")) if False else \
         subprocess.run([sys.executable, "-X", "importtime", "-m", "acpitables", "decode",
                         str(ARM / "expected.aml")], capture_output=True, text=True,
@@ -396,6 +396,6 @@ def test_small_decode_imports_only_what_it_needs():
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
     unwanted = {"jsonschema", "rich", "acpitables.mapping.results", "acpitables.formats.dsl"}
-    if cli.PLAIN_COERCION:
+    if typer_app.PLAIN_COERCION:
         unwanted.add("pydantic")
     assert not unwanted & imported

@@ -14,6 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from acpitables import cli
+from acpitables.cli import typer_app
+from acpitables.cli.params import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 VIOT = ROOT / "golden" / "viot" / "q35-pxb" / "expected.aml"
@@ -22,8 +24,8 @@ VIOT_YAML = ROOT / "examples" / "q35-virtio-iommu.yaml"
 # Never needed by a command on one VIOT: the other tables' declarations, the
 # iasl source writer, JSON Schema (only to explain a failing description),
 # the process pool (only for several inputs), pydantic (typer's adapters:
-# cli.PLAIN_COERCION avoids them), rich (help is plain click) and tempfile
-# (-o FILE is replaced atomically through cli._temp_beside).
+# typer_app.PLAIN_COERCION avoids them), rich (help is plain click) and tempfile
+# (-o FILE is replaced atomically through cli.commands._temp_beside).
 NEVER = ("acpitables.tables.iort", "acpitables.tables.rimt", "acpitables.tables.dmar",
          "acpitables.tables.ivrs", "acpitables.formats.dsl", "jsonschema", "multiprocessing",
          "concurrent.futures", "pydantic", "rich", "tempfile")
@@ -102,25 +104,29 @@ def test_a_failing_description_still_gets_jsonschema_messages(tmp_path):
 
 # --- one command's app ------------------------------------------------------------
 
+def _names(app) -> list[str]:
+    return [c.name for c in app.registered_commands]
+
+
 def test_a_command_name_selects_that_command_alone():
-    names = [cli._command_name(c) for c in cli.app.registered_commands]
-    assert {"decode", "validate", "build", "map", "export-dt"} <= set(names)
-    one = cli._app_for(["acpitables", "export-dt", "x"])
-    assert [cli._command_name(c) for c in one.registered_commands] == ["export-dt"]
-    assert one.registered_callback is cli.app.registered_callback
-    assert len(cli.app.registered_commands) == len(names)  # the app itself is untouched
+    whole = typer_app.make_app()
+    assert {"decode", "validate", "build", "map", "export-dt"} <= set(_names(whole))
+    assert _names(whole) == list(COMMANDS)
+    one = typer_app.app_for(["acpitables", "export-dt", "x"])
+    assert _names(one) == ["export-dt"]
+    assert one.registered_callback.callback is whole.registered_callback.callback
 
 
 @pytest.mark.parametrize("argv", [["acpitables"], ["acpitables", "--help"],
                                   ["acpitables", "--version", "decode"],
                                   ["acpitables", "decod"], ["acpitables", "export_dt"]])
 def test_anything_but_a_command_name_runs_the_whole_app(argv):
-    assert cli._app_for(argv) is cli.app
+    assert _names(typer_app.app_for(argv)) == list(COMMANDS)
 
 
 def test_completion_runs_the_whole_app(monkeypatch):
     monkeypatch.setenv("_ACPITABLES_COMPLETE", "complete_bash")
-    assert cli._app_for(["acpitables", "decode"]) is cli.app
+    assert _names(typer_app.app_for(["acpitables", "decode"])) == list(COMMANDS)
 
 
 @pytest.mark.parametrize("command", ["build", "decode", "validate", "summary", "schema", "map",
@@ -130,8 +136,9 @@ def test_completion_runs_the_whole_app(monkeypatch):
 def test_one_command_app_prints_what_the_whole_app_prints(command, tail):
     args = [command, *tail]
     whole = CliRunner().invoke(cli.app, args, prog_name="acpitables")
-    one = CliRunner().invoke(cli._app_for(["acpitables", *args]), args, prog_name="acpitables")
-    assert cli._app_for(["acpitables", *args]) is not cli.app
+    one_app = typer_app.app_for(["acpitables", *args])
+    assert _names(one_app) == [command]
+    one = CliRunner().invoke(one_app, args, prog_name="acpitables")
     assert (one.exit_code, one.output) == (whole.exit_code, whole.output)
     if tail == ["--help"]:
         assert whole.exit_code == 0 and f"Usage: acpitables {command}" in whole.output

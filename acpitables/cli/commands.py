@@ -1,4 +1,4 @@
-"""acpitables: cli.py -- the command line, a thin layer over acpitables.api.
+"""acpitables: cli/commands.py -- the commands, a thin layer over acpitables.api.
 
 Conventions, the same for every command:
 
@@ -24,111 +24,30 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
 
-import typer
+from .params import Argument, Exit, Option, Usage, command, echo
 
-from . import __version__
-from .errors import AcpiTablesError, DescriptionError, Diagnostic
+from .. import __version__
+from ..errors import AcpiTablesError, DescriptionError, Diagnostic
 
 if TYPE_CHECKING:
-    from .engine.table import Decoded
-    from .mapping.results import Mapper
+    from ..engine.table import Decoded
+    from ..mapping.results import Mapper
 
 EPILOG = "Exit status: 0 ok; 1 bad input (description, table or file); 2 usage error."
-app = typer.Typer(add_completion=True, no_args_is_help=True, help=(
-    "Build, decode and check ACPI VIOT and IORT tables (which IOMMU translates which "
-    "device)."), epilog=EPILOG, pretty_exceptions_enable=False,
-    # Plain click help: conventional, and it does not import rich.
-    rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
-
-
-def _plain_coercion() -> bool:
-    """typer (0.2x) converts every option value through a pydantic
-    TypeAdapter, and importing pydantic for that costs more than the rest
-    of a small command (issue 11). Every parameter here is a str, int,
-    bool, an Enum or Optional of one, which need no pydantic: convert
-    exactly those plainly and leave anything else to typer. A typer
-    without these internals keeps its own conversion (returns False)."""
-    import typing
-    try:
-        from typer import _coercion
-        from typer import core as typer_core
-    except ImportError:
-        return False
-    original = getattr(typer_core, "build_runtime_param", None)
-    base = getattr(_coercion, "RuntimeParam", None)
-    if original is None or base is None or getattr(original, "_acpitables", False):
-        return original is not None and getattr(original, "_acpitables", False)
-
-    def simple(annotation: Any) -> Any:
-        args = typing.get_args(annotation)
-        if typing.get_origin(annotation) is typing.Union and len(args) == 2 and \
-                type(None) in args:
-            annotation = args[0] if args[1] is type(None) else args[1]
-        if annotation in (str, int, bool) or (isinstance(annotation, type)
-                                              and issubclass(annotation, Enum)):
-            return annotation
-        if typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,):
-            return list  # INPUT...: strings as given
-        return None
-
-    class Plain(base):  # type: ignore[misc, valid-type]
-        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            kind = simple(self.annotation)
-            if kind is list:
-                return None if value is None else [str(v) for v in value]
-            if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-                return value
-            try:
-                if kind is bool:
-                    return {"true": True, "1": True, "false": False, "0": False}[
-                        str(value).lower()]
-                return kind(value)
-            except (KeyError, ValueError, TypeError):
-                if isinstance(kind, type) and issubclass(kind, Enum):
-                    known = ", ".join(repr(m.value) for m in kind)
-                    why = f"{value!r} is not one of {known}."
-                else:
-                    why = f"{value!r} is not a valid {kind.__name__}."
-                raise typer.BadParameter(why, ctx=ctx, param=param) from None
-
-    def build(descriptor: Any) -> Any:
-        info = descriptor.parameter_info
-        if descriptor.file_annotation is None and getattr(info, "parser", None) is None and \
-                getattr(info, "click_type", None) is None and simple(descriptor.annotation):
-            return Plain(annotation=descriptor.annotation, parameter_info=info)
-        return original(descriptor)
-
-    build._acpitables = True  # type: ignore[attr-defined]
-    typer_core.build_runtime_param = build
-    return True
-
-
-PLAIN_COERCION = _plain_coercion()
-
-
-class _Command(typer.core.TyperCommand):
-    """Help shows each argument by its metavar alone (FILE, INPUT), as
-    conventional usage lines do, not followed by a type such as <str>."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for param in self.params:
-            if isinstance(param, typer.core.TyperArgument):
-                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
 
 
 def _tables() -> Any:
-    from .engine.registry import TABLES
+    from ..engine.registry import TABLES
     return TABLES
 
 
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    echo(message, err=True)
 
 
 def _usage(message: str) -> NoReturn:
     _err(f"error: {message}")
-    raise typer.Exit(2)
+    raise Exit(2)
 
 
 def _report(diags: list[Diagnostic], prefix: str = "") -> None:
@@ -136,7 +55,7 @@ def _report(diags: list[Diagnostic], prefix: str = "") -> None:
         _err(f"{prefix}{diag}")
 
 
-def _fail(exc: AcpiTablesError, prefix: str = "") -> typer.Exit:
+def _fail(exc: AcpiTablesError, prefix: str = "") -> Exit:
     if isinstance(exc, DescriptionError):
         _report(exc.problems)
         _report(exc.warnings)
@@ -144,7 +63,7 @@ def _fail(exc: AcpiTablesError, prefix: str = "") -> typer.Exit:
         _err(f"{n} error{'s' if n != 1 else ''}; nothing written")
     else:
         _err(f"{prefix}error: {exc}")
-    return typer.Exit(1)
+    return Exit(1)
 
 
 def _replaced(target: Path) -> Optional[os.stat_result]:
@@ -213,19 +132,7 @@ def write_output(output: str, data: bytes | str, force: bool = False) -> None:
             raise
     except OSError as exc:
         _err(f"error: cannot write {output}: {exc.strerror or exc}")
-        raise typer.Exit(1) from None
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"acpitables {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
-    """Build, decode and check ACPI VIOT and IORT tables."""
+        raise Exit(1) from None
 
 
 def _qemu_arg(signature: str, path: str) -> str:
@@ -233,21 +140,21 @@ def _qemu_arg(signature: str, path: str) -> str:
     return f"-acpitable sig={signature},file={os.path.abspath(path).replace(',', ',,')}"
 
 
-@app.command(cls=_Command, epilog=EPILOG)
+@command(epilog=EPILOG)
 def build(
-    description: str = typer.Argument(..., metavar="FILE",
+    description: str = Argument(..., metavar="FILE",
                                       help="YAML description ('-' for stdin)."),
-    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE",
+    output: Optional[str] = Option(None, "-o", "--output", metavar="FILE",
                                          help="Table file to write ('-' for stdout; default: "
                                               "<signature>.aml, lower case)."),
-    force: bool = typer.Option(False, "--force", help="Replace the default output file if it "
+    force: bool = Option(False, "--force", help="Replace the default output file if it "
                                "exists; allow binary on a terminal."),
-    print_qemu_args: bool = typer.Option(False, "--print-qemu-args",
+    print_qemu_args: bool = Option(False, "--print-qemu-args",
                                          help="Print QEMU's -acpitable option for the written "
                                               "file on stdout (absolute path)."),
 ) -> None:
     """Compile a YAML description into a binary table."""
-    from . import api
+    from .. import api
     if print_qemu_args and output == "-":
         _usage("--print-qemu-args prints on stdout; write the table with -o FILE")
     try:
@@ -263,15 +170,15 @@ def build(
         output = f"{built.table.signature.lower()}.aml"
         if Path(output).exists() and not force:
             _err(f"error: {output} exists; give -o {output} (or --force) to replace it")
-            raise typer.Exit(1)
+            raise Exit(1)
     write_output(output, built.data, force)
     if print_qemu_args:
-        typer.echo(_qemu_arg(built.table.signature, output))
+        echo(_qemu_arg(built.table.signature, output))
 
 
 def _decode_all(input: str, signature: Optional[str]) -> Iterator[tuple[str, bytes, "Decoded"]]:
-    from . import api
-    from .formats import sources
+    from .. import api
+    from ..formats import sources
     src = sources.read(input, signature)
     if src.skipped:
         _err(f"{input}: skipped {', '.join(src.skipped)}")
@@ -280,19 +187,19 @@ def _decode_all(input: str, signature: Optional[str]) -> Iterator[tuple[str, byt
 
 
 def _format_names() -> list[str]:
-    from .formats import FORMATS
+    from ..formats import FORMATS
     return list(FORMATS)
 
 
 def _format_help() -> str:
-    from .formats import FORMATS
+    from ..formats import FORMATS
     return "Formats: " + "; ".join(f"{f.name}: {f.help}" for f in FORMATS.values()) + "."
 
 
 def _acpica_release(value: Optional[str], format: str) -> Optional[int]:
     """--acpica: only for formats that take it; for dsl the default is the
     installed iasl's release, else the newest the dsl writer knows."""
-    from . import formats
+    from .. import formats
     fmt = formats.get(format)
     if "acpica" not in fmt.options:
         if value is not None:
@@ -300,7 +207,7 @@ def _acpica_release(value: Optional[str], format: str) -> Optional[int]:
                    f"not -f {format}")
         return None
     if value is None:
-        from .formats import dsl
+        from ..formats import dsl
         return formats.installed_acpica() or dsl.NEWEST
     try:
         return formats.parse_acpica(value)
@@ -308,29 +215,29 @@ def _acpica_release(value: Optional[str], format: str) -> Optional[int]:
         _usage(f"--acpica: {exc}")
 
 
-@app.command(cls=_Command, epilog=f"{EPILOG}")
+@command(epilog=f"{EPILOG}")
 def decode(
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Raw tables, sysfs/acpidump "
+    inputs: list[str] = Argument(..., metavar="INPUT...", help="Raw tables, sysfs/acpidump "
                                        "-b directories, acpidump text, globs, or '-' for stdin."),
-    format: str = typer.Option("text", "-f", "--format", metavar="FORMAT",
+    format: str = Option("text", "-f", "--format", metavar="FORMAT",
                                autocompletion=_format_names,
                                help="Output format: " + ", ".join(_format_names())
                                + "; with several inputs also jsonl (a record per table)."),
-    output: str = typer.Option("-", "-o", "--output", metavar="FILE",
+    output: str = Option("-", "-o", "--output", metavar="FILE",
                                help="File to write ('-' for stdout)."),
-    signature: Optional[str] = typer.Option(None, "--sig", metavar="SIG",
+    signature: Optional[str] = Option(None, "--sig", metavar="SIG",
                                             help="Only this table (VIOT, IORT)."),
-    acpica: Optional[str] = typer.Option(None, "--acpica", metavar="VERSION",
+    acpica: Optional[str] = Option(None, "--acpica", metavar="VERSION",
                                          help="-f dsl: the iasl release to write for, YYYYMMDD "
                                               "(default: the installed iasl's, from iasl -v; "
                                               "else the newest known)."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings or "
+    strict: bool = Option(False, "--strict", help="Exit 1 when there are warnings or "
                                 "errors (notes never fail)."),
-    force: bool = typer.Option(False, "--force", help="Allow binary on a terminal."),
+    force: bool = Option(False, "--force", help="Allow binary on a terminal."),
 ) -> None:
     """Decode tables into text, a YAML description, JSON, acpidump text,
     iasl source or the raw bytes (see --format)."""
-    from . import formats
+    from .. import formats
     if format not in formats.FORMATS and format != "jsonl":
         _usage(f"unknown format {format!r} (known: {', '.join(formats.FORMATS)})")
     if inputs.count("-") > 1:
@@ -354,7 +261,7 @@ def decode(
         raise _fail(exc) from None
     write_output(output, result, force)
     if strict and warned:
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def _is_glob(arg: str) -> bool:
@@ -373,8 +280,8 @@ def _decode_many(inputs: list[str], format: str, output: str, signature: Optiona
     input order; an input that cannot be read is named on stderr and the
     others still decoded; exit 1 when any input failed (or, --strict, warned)."""
     import json
-    from . import batch, formats
-    from .formats import render
+    from .. import batch, formats
+    from ..formats import render
     if format != "jsonl" and formats.get(format).binary:
         _usage(f"the {format} format holds one table: give one INPUT")
     release = None if format == "jsonl" else _acpica_release(acpica, format)
@@ -418,7 +325,7 @@ def _decode_many(inputs: list[str], format: str, output: str, signature: Optiona
     if result:
         write_output(output, result, force)
     if failed or (strict and warned):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 class FindingsFormat(str, Enum):
@@ -471,13 +378,13 @@ def _progress_bar():
 
 
 def _run_batch(inputs: list[str], summary: bool, jobs: Optional[int]):
-    from . import batch
+    from .. import batch
     if jobs is not None and jobs < 1:
         _err("error: --jobs must be at least 1")
-        raise typer.Exit(2)
+        raise Exit(2)
     if inputs.count("-") > 1:
         _err("error: '-' (stdin) can be given once")
-        raise typer.Exit(2)
+        raise Exit(2)
     items = batch.expand(inputs)
     draw, finish = _progress_bar()
     work = batch.summary_item if summary else batch.validate_item
@@ -486,38 +393,38 @@ def _run_batch(inputs: list[str], summary: bool, jobs: Optional[int]):
     return reports
 
 
-@app.command(cls=_Command, epilog=VALIDATE_EPILOG)
+@command(epilog=VALIDATE_EPILOG)
 def validate(
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Tables, dumps, "
+    inputs: list[str] = Argument(..., metavar="INPUT...", help="Tables, dumps, "
                                        "directories, descriptions, globs; '-' for stdin."),
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail too (= --fail-on "
+    strict: bool = Option(False, "--strict", help="Warnings fail too (= --fail-on "
                                 "warning)."),
-    fail_on: Optional[Severity] = typer.Option(None, "--fail-on", metavar="SEVERITY", help="Lowest severity that "
+    fail_on: Optional[Severity] = Option(None, "--fail-on", metavar="SEVERITY", help="Lowest severity that "
                                                "fails an input (default: error)."),
-    select: Optional[list[str]] = typer.Option(None, "--select", metavar="CODES", help="Only these codes or "
+    select: Optional[list[str]] = Option(None, "--select", metavar="CODES", help="Only these codes or "
                                                "code prefixes (comma-separated, repeatable)."),
-    ignore: Optional[list[str]] = typer.Option(None, "--ignore", metavar="CODES", help="Drop these codes or "
+    ignore: Optional[list[str]] = Option(None, "--ignore", metavar="CODES", help="Drop these codes or "
                                                "code prefixes (comma-separated, repeatable)."),
-    format: FindingsFormat = typer.Option(FindingsFormat.text, "-f", "--format", metavar="FORMAT",
+    format: FindingsFormat = Option(FindingsFormat.text, "-f", "--format", metavar="FORMAT",
                                           help="text, json, jsonl (a record per table) or "
                                                "sarif (2.1.0)."),
-    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
-    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", metavar="N", help="Processes (default: every "
+    output: str = Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    jobs: Optional[int] = Option(None, "-j", "--jobs", metavar="N", help="Processes (default: every "
                                        "core)."),
 ) -> None:
     """Check tables and descriptions and list every finding."""
-    from . import batch
-    from .formats import findings as out
+    from .. import batch
+    from ..formats import findings as out
     if strict and fail_on is not None and fail_on is not Severity.warning:
         _err("error: --strict means --fail-on warning; give one of them")
-        raise typer.Exit(2)
+        raise Exit(2)
     policy = batch.Policy(_codes(select), _codes(ignore),
                           "warning" if strict else (fail_on.value if fail_on else "error"))
     reports = [policy.apply(r) for r in _run_batch(inputs, False, jobs)]
     failed = [policy.fails(r) for r in reports]
     if not reports:
         _err(f"error: no table or description found in {', '.join(inputs)}")
-        raise typer.Exit(1)
+        raise Exit(1)
     if format is FindingsFormat.json:
         text = out.render_json(reports, failed, __version__)
     elif format is FindingsFormat.jsonl:
@@ -528,7 +435,7 @@ def validate(
         text = out.render_text(reports)
     write_output(output, text)
     if any(failed):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 class SummaryFormat(str, Enum):
@@ -537,29 +444,29 @@ class SummaryFormat(str, Enum):
     jsonl = "jsonl"
 
 
-@app.command(cls=_Command, epilog=VALIDATE_EPILOG.replace("a finding at or above --fail-on (default error; "
+@command(epilog=VALIDATE_EPILOG.replace("a finding at or above --fail-on (default error; "
                                             "--strict: warning) or cannot be read",
                                             "an error finding or cannot be read"))
 def summary(
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Tables, dumps, "
+    inputs: list[str] = Argument(..., metavar="INPUT...", help="Tables, dumps, "
                                        "directories, descriptions, globs; '-' for stdin."),
-    format: SummaryFormat = typer.Option(SummaryFormat.text, "-f", "--format", metavar="FORMAT",
+    format: SummaryFormat = Option(SummaryFormat.text, "-f", "--format", metavar="FORMAT",
                                          help="text, json or jsonl (a record per table)."),
-    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
-    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", metavar="N", help="Processes (default: every "
+    output: str = Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    jobs: Optional[int] = Option(None, "-j", "--jobs", metavar="N", help="Processes (default: every "
                                        "core)."),
 ) -> None:
     """Per table: nodes by kind, which IOMMU translates which segments and
     buses, what bypasses, findings by severity (like acpidump -s)."""
     import json
-    from . import batch
-    from .formats import summary as view
+    from .. import batch
+    from ..formats import summary as view
     policy = batch.Policy()
     reports = _run_batch(inputs, True, jobs)
     failed = [policy.fails(r) for r in reports]
     if not reports:
         _err(f"error: no table or description found in {', '.join(inputs)}")
-        raise typer.Exit(1)
+        raise Exit(1)
     if format is SummaryFormat.json:
         text = json.dumps([r.as_dict() for r in reports], indent=2) + "\n"
     elif format is SummaryFormat.jsonl:
@@ -568,11 +475,11 @@ def summary(
         text = view.render_text(reports)
     write_output(output, text)
     if any(failed):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def _is_table(path: str) -> bool:
-    from .formats import acpidump
+    from ..formats import acpidump
     p = Path(path)
     if p.is_dir():
         return True
@@ -588,23 +495,23 @@ def _is_table(path: str) -> bool:
         return True
 
 
-@app.command(cls=_Command, epilog=EPILOG)
+@command(epilog=EPILOG)
 def schema(
-    table: str = typer.Argument("VIOT", metavar="TABLE",
+    table: str = Argument("VIOT", metavar="TABLE",
                                 help="Table whose description schema to show."),
-    path: bool = typer.Option(False, "--path", help="Print the schema file's path instead."),
+    path: bool = Option(False, "--path", help="Print the schema file's path instead."),
 ) -> None:
     """Print the JSON Schema of a table's description (for editors)."""
-    from .engine.description import load_schema, schema_path
+    from ..engine.description import load_schema, schema_path
     tables = _tables()
     spec = tables.get(table.upper())
     if spec is None:
         _usage(f"unknown table {table!r} (known: {', '.join(tables)})")
     if path:
-        typer.echo(schema_path(spec.schema))
+        echo(schema_path(spec.schema))
     else:
         import json
-        typer.echo(json.dumps(load_schema(spec.schema), indent=2))
+        echo(json.dumps(load_schema(spec.schema), indent=2))
 
 
 # ----------------------------------------------------------------------------
@@ -652,7 +559,7 @@ def _stdin_as_file() -> str:
 
 def _open_mapper(input: str, compat: "Compat", node: Optional[str],
                  topology: Any = None, cmdline: Optional[str] = None) -> "Mapper":
-    from .mapping import io as mapper_io
+    from ..mapping import io as mapper_io
     path = _stdin_as_file() if input == "-" else input
     try:
         return mapper_io.open_mapper(path, compat.value, node, topology, cmdline)
@@ -667,7 +574,7 @@ def _open_mapper(input: str, compat: "Compat", node: Optional[str],
                 raise _fail(exc) from None
             text = text.replace(path, "<stdin>")
             _err(f"{'' if text.startswith('<stdin>') else '<stdin>: '}error: {text}")
-            raise typer.Exit(1) from None
+            raise Exit(1) from None
         raise _fail(exc, f"{input}: " if not text.startswith(input) else "") from None
 
 
@@ -675,7 +582,7 @@ def _dt_from_values(iommu_map: Optional[str], iommu_mask: Optional[int], msi_map
                     msi_mask: Optional[int], segment: int, compat: "Compat") -> "Mapper":
     """A one-host-bridge DT mapper from property values typed on the
     command line."""
-    from .mapping.dt import DtHost, DtMapper, map_from_text
+    from ..mapping.dt import DtHost, DtMapper, map_from_text
     try:
         return DtMapper([DtHost("command line", segment,
                                 map_from_text(iommu_map, iommu_mask, compat=compat.value),
@@ -691,28 +598,28 @@ def _int_option(value: Optional[str], what: str) -> Optional[int]:
         return int(value, 0)
     except ValueError:
         _err(f"error: {what} {value!r} is not a number (write 0x... or decimal)")
-        raise typer.Exit(2) from None
+        raise Exit(2) from None
 
 
 def _parse_rid(rid: str, segment: Optional[int]) -> tuple[int, int]:
     """--rid (bb:dd.f, ssss:bb:dd.f or a requester ID) and --segment ->
     (segment, RID); a bad or contradicting value is a usage error."""
-    from .engine.pci import BdfError, parse_bdf
+    from ..engine.pci import BdfError, parse_bdf
     try:
         seg_in_rid, ident = parse_bdf(int(rid, 0) if rid.lower().startswith("0x")
                                       or rid.isdigit() else rid)
     except (BdfError, ValueError) as exc:
         _err(f"error: --rid: {exc}")
-        raise typer.Exit(2) from None
+        raise Exit(2) from None
     if seg_in_rid is not None and segment is not None and seg_in_rid != segment:
         _err(f"error: --rid names segment {seg_in_rid}, --segment says {segment}")
-        raise typer.Exit(2)
+        raise Exit(2)
     return (segment if segment is not None else (seg_in_rid or 0)), ident
 
 
 def _span_text(span: Any, segment: int) -> str:
-    from .mapping.results import Translated
-    from .engine.pci import format_bdf
+    from ..mapping.results import Translated
+    from ..engine.pci import format_bdf
     bdfs = format_bdf(span.start)
     if span.end != span.start:
         bdfs += f"..{format_bdf(span.end)}"
@@ -728,74 +635,74 @@ def _span_text(span: Any, segment: int) -> str:
             f"..0x{(r.output_id + span.end - span.start) & 0xFFFFFFFF:x}"
     if r.more_ids:      # an IVRS alias: the same further ID for the whole span
         text += " and " + ", ".join(f"0x{i:x}" for i in r.more_ids)
-    from .mapping.pcitopo import assumption_of
+    from ..mapping.pcitopo import assumption_of
     assumption = assumption_of(r)
     if assumption:
         text += f" (assuming {assumption})"
     return text
 
 
-@app.command("map", cls=_Command, epilog=MAP_EPILOG)
+@command("map", epilog=MAP_EPILOG)
 def map_command(
-    inputs: Optional[list[str]] = typer.Argument(None, metavar="[INPUT...]", help="Descriptions, "
+    inputs: Optional[list[str]] = Argument(None, metavar="[INPUT...]", help="Descriptions, "
                                                  "tables, dumps, directories, globs or .dts/.dtb "
                                                  "(omit when giving DT property values)."),
-    rid: Optional[str] = typer.Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
+    rid: Optional[str] = Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
                                       "ssss:bb:dd.f or a requester ID (0x0010)."),
-    segment: Optional[int] = typer.Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
+    segment: Optional[int] = Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
                                           "or the one written in --rid)."),
-    device: Optional[str] = typer.Option(None, "--device", metavar="PATH", help="IORT named component by ACPI "
+    device: Optional[str] = Option(None, "--device", metavar="PATH", help="IORT named component by ACPI "
                                          "path, e.g. '\\_SB_.PCI0.DEV0'."),
-    address: Optional[str] = typer.Option(None, "--address", metavar="ADDRESS", help="VIOT MMIO endpoint by base "
+    address: Optional[str] = Option(None, "--address", metavar="ADDRESS", help="VIOT MMIO endpoint by base "
                                           "address."),
-    input_id: Optional[str] = typer.Option(None, "--id", metavar="ID", help="With --device: an input ID "
+    input_id: Optional[str] = Option(None, "--id", metavar="ID", help="With --device: an input ID "
                                            "(as fsl-mc-like buses pass)."),
-    all_ids: bool = typer.Option(False, "--all", help="The whole 16-bit ID space of each "
+    all_ids: bool = Option(False, "--all", help="The whole 16-bit ID space of each "
                                  "segment as ranges."),
-    msi: bool = typer.Option(False, "--msi", help="The MSI path (IORT ITS group / DT msi-map) "
+    msi: bool = Option(False, "--msi", help="The MSI path (IORT ITS group / DT msi-map) "
                              "instead of the IOMMU."),
-    format: MapManyFormat = typer.Option(MapManyFormat.text, "-f", "--format", metavar="FORMAT",
+    format: MapManyFormat = Option(MapManyFormat.text, "-f", "--format", metavar="FORMAT",
                                          help="Output format: text, json, jsonl (a record per "
                                          "input)."),
-    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
+    compat: Compat = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
                                   "of_map_id() to follow."),
-    node: Optional[str] = typer.Option(None, "--node", metavar="NODE", help="DT: the host bridge node (path or "
+    node: Optional[str] = Option(None, "--node", metavar="NODE", help="DT: the host bridge node (path or "
                                        "label) when several have iommu-map."),
-    iommu_map: Optional[str] = typer.Option(None, "--iommu-map", metavar="CELLS", help="DT iommu-map value as "
+    iommu_map: Optional[str] = Option(None, "--iommu-map", metavar="CELLS", help="DT iommu-map value as "
                                             "in .dts, e.g. '<0x0 &smmu 0x0 0x10000>'."),
-    iommu_map_mask: Optional[str] = typer.Option(None, "--iommu-map-mask", metavar="MASK",
+    iommu_map_mask: Optional[str] = Option(None, "--iommu-map-mask", metavar="MASK",
                                                  help="DT iommu-map-mask value."),
-    msi_map: Optional[str] = typer.Option(None, "--msi-map", metavar="CELLS", help="DT msi-map value."),
-    msi_map_mask: Optional[str] = typer.Option(None, "--msi-map-mask", metavar="MASK",
+    msi_map: Optional[str] = Option(None, "--msi-map", metavar="CELLS", help="DT msi-map value."),
+    msi_map_mask: Optional[str] = Option(None, "--msi-map-mask", metavar="MASK",
                                                help="DT msi-map-mask value."),
-    topology: Optional[str] = typer.Option(None, "--topology", metavar="PATH", help="The machine's "
+    topology: Optional[str] = Option(None, "--topology", metavar="PATH", help="The machine's "
                                            "PCI functions: a copy of /sys/bus/pci/devices (folder "
                                            "or .tar[.gz]), a snapshot, or lspci -vmm -D / -tv text. "
                                            "Names devices and applies Linux's DMA aliases; alone, "
                                            "maps every function in it."),
-    cmdline: Optional[str] = typer.Option(None, "--cmdline", metavar="CMDLINE", help="The kernel "
+    cmdline: Optional[str] = Option(None, "--cmdline", metavar="CMDLINE", help="The kernel "
                                           "command line: its ivrs_acpihid, ivrs_ioapic and "
                                           "ivrs_hpet overrides change IVRS answers, e.g. "
                                           "'ivrs_acpihid=AMDI0020:0@00:14.5'."),
 ) -> None:
     """Which IOMMU translates a device, with which ID -- or does it bypass?"""
     import json
-    from .engine.pci import format_bdf
+    from ..engine.pci import format_bdf
     topo = None
     if topology is not None:
-        from .mapping.topology_io import read_topology
+        from ..mapping.topology_io import read_topology
         try:
             topo = read_topology(topology)
         except AcpiTablesError as exc:
             raise _fail(exc, f"{topology}: " if not str(exc).startswith(topology) else "") from None
         if msi:
             _err("error: --topology maps the IOMMU path; leave out --msi")
-            raise typer.Exit(2)
+            raise Exit(2)
     chosen = sum(x is not None for x in (rid, device, address)) + all_ids
     input = inputs[0] if inputs and len(inputs) == 1 else None
     if topo is not None and inputs and len(inputs) > 1:
         _err("error: --topology describes one machine: give one INPUT")
-        raise typer.Exit(2)
+        raise Exit(2)
     if topo is not None and chosen == 0 and (input is not None or any(
             p is not None for p in (iommu_map, msi_map))):
         m = _open_mapper(input, compat, node, topo, cmdline) if input is not None else \
@@ -806,7 +713,7 @@ def map_command(
         return
     if chosen != 1:
         _err("error: give exactly one of --rid, --device, --address, --all")
-        raise typer.Exit(2)
+        raise Exit(2)
     props = (iommu_map, iommu_map_mask, msi_map, msi_map_mask)
     inputs = list(inputs or [])
     if inputs and (len(inputs) > 1 or format is MapManyFormat.jsonl
@@ -814,11 +721,11 @@ def map_command(
         if not all(p is None for p in props):
             _err("error: give INPUT files, or DT property values (--iommu-map/--msi-map ...), "
                  "not both")
-            raise typer.Exit(2)
+            raise Exit(2)
         if inputs.count("-") > 1:
             _err("error: '-' (stdin) can be given once")
-            raise typer.Exit(2)
-        from . import batch
+            raise Exit(2)
+        from .. import batch
         _map_many([n for a in inputs for n in (batch.glob_inputs(a) if _is_glob(a) else [a])],
                   dict(rid=rid, segment=segment, device=device, address=address,
                        input_id=input_id, all_ids=all_ids, msi=msi, compat=compat, node=node,
@@ -829,7 +736,7 @@ def map_command(
     if (input is None) == all(p is None for p in props):
         _err("error: give an INPUT file, or DT property values (--iommu-map/--msi-map ...), "
              "not both")
-        raise typer.Exit(2)
+        raise Exit(2)
     if input is None:
         m = _dt_from_values(iommu_map, _int_option(iommu_map_mask, "--iommu-map-mask"), msi_map,
                             _int_option(msi_map_mask, "--msi-map-mask"), segment or 0, compat)
@@ -840,14 +747,14 @@ def map_command(
         segs = [segment] if segment is not None else m.segments()
         result = {seg: m.segment_map(seg, msi).spans for seg in segs}
         if format is MapManyFormat.json:
-            typer.echo(json.dumps({"input": input, "path": "msi" if msi else "iommu",
+            echo(json.dumps({"input": input, "path": "msi" if msi else "iommu",
                                    "segments": {str(seg): [s.as_dict() for s in spans]
                                                 for seg, spans in result.items()}}, indent=2))
         else:
             for seg, spans in result.items():
-                typer.echo(f"segment {seg} ({'MSI' if msi else 'IOMMU'}):")
+                echo(f"segment {seg} ({'MSI' if msi else 'IOMMU'}):")
                 for s in spans:
-                    typer.echo("  " + _span_text(s, seg))
+                    echo("  " + _span_text(s, seg))
         _skipped(m)
         return
     if rid is not None:
@@ -863,20 +770,20 @@ def map_command(
     elif device is not None:
         if not hasattr(m, "lookup_device"):
             _err(f"error: --device needs an IORT; {input} is a {m.kind} input")
-            raise typer.Exit(1)
+            raise Exit(1)
         r = m.lookup_device(device, _int_option(input_id, "--id"), msi)
         what = device
     else:
         if not hasattr(m, "lookup_address"):
             _err(f"error: --address needs a VIOT; {input} is a {m.kind} input")
-            raise typer.Exit(1)
+            raise Exit(1)
         base = _int_option(address, "--address")
         r = m.lookup_address(base)
         what = f"MMIO 0x{base:x}"
     if format is MapManyFormat.json:
-        typer.echo(json.dumps({"input": input, "device": what, **r.as_dict()}, indent=2))
+        echo(json.dumps({"input": input, "device": what, **r.as_dict()}, indent=2))
     else:
-        typer.echo(f"{what}: {r}")
+        echo(f"{what}: {r}")
     _skipped(m)
 
 
@@ -884,15 +791,15 @@ def _topology_map(m, topo, input: str, format: "MapManyFormat", segment: Optiona
                   devices: Optional[list] = None) -> None:
     """map --topology: each function of the machine, over its DMA aliases."""
     import json
-    from .mapping.topology import alias_text, device_result
+    from ..mapping.topology import alias_text, device_result
     devs = devices if devices is not None else [
         d for d in topo if segment is None or d.segment == segment]
     if format.value == "json":
-        typer.echo(json.dumps({"input": input, "topology": topo.source, "notes": topo.notes,
+        echo(json.dumps({"input": input, "topology": topo.source, "notes": topo.notes,
                                "devices": [device_result(topo, m, d) for d in devs]}, indent=2))
     else:
         for d in devs:
-            typer.echo(f"{d.label()}: {topo.lookup(m, d)}{alias_text(topo, d, m)}")
+            echo(f"{d.label()}: {topo.lookup(m, d)}{alias_text(topo, d, m)}")
         for n in topo.notes:
             _err(f"{topo.source}: note: {n}")
     _skipped(m)
@@ -903,9 +810,9 @@ def _map_many(inputs: list[str], opts: dict, format: "MapManyFormat") -> None:
     that cannot be read or asked is named on stderr and the others still
     answered; exit 1 when any failed (or had tables skipped)."""
     import json
-    from .engine.pci import format_bdf
-    from .errors import InputError
-    from .mapping import io as mapper_io
+    from ..engine.pci import format_bdf
+    from ..errors import InputError
+    from ..mapping import io as mapper_io
     rid, segment, msi = opts["rid"], opts["segment"], opts["msi"]
     ident: Optional[int] = None
     seg = 0
@@ -955,41 +862,41 @@ def _map_many(inputs: list[str], opts: dict, format: "MapManyFormat") -> None:
             _err(f"{'' if text.startswith(name) else name + ': '}error: {text}")
             records.append({"input": name, "error": text})
     if format is MapManyFormat.json:
-        typer.echo(json.dumps({"inputs": records}, indent=2))
+        echo(json.dumps({"inputs": records}, indent=2))
     elif format is MapManyFormat.jsonl:
         for rec in records:
-            typer.echo(json.dumps(rec, separators=(",", ":")))
+            echo(json.dumps(rec, separators=(",", ":")))
     else:
         for line in lines:
-            typer.echo(line)
+            echo(line)
     if failed:
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
-@app.command("explain", cls=_Command, epilog=MAP_EPILOG)
+@command("explain", epilog=MAP_EPILOG)
 def explain_command(
-    input: str = typer.Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
-    rid: Optional[str] = typer.Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
+    input: str = Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
+    rid: Optional[str] = Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
                                       "ssss:bb:dd.f or a requester ID (0x0010)."),
-    segment: Optional[int] = typer.Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
+    segment: Optional[int] = Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
                                           "or the one written in --rid)."),
-    device: Optional[str] = typer.Option(None, "--device", metavar="PATH", help="Platform device by ACPI "
+    device: Optional[str] = Option(None, "--device", metavar="PATH", help="Platform device by ACPI "
                                          "path, e.g. '\\_SB_.PCI0.DEV0'."),
-    address: Optional[str] = typer.Option(None, "--address", metavar="ADDRESS", help="MMIO endpoint by base "
+    address: Optional[str] = Option(None, "--address", metavar="ADDRESS", help="MMIO endpoint by base "
                                           "address."),
-    input_id: Optional[str] = typer.Option(None, "--id", metavar="ID", help="With --device: an input ID."),
-    msi: bool = typer.Option(False, "--msi", help="The MSI path instead of the IOMMU."),
-    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
-    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
+    input_id: Optional[str] = Option(None, "--id", metavar="ID", help="With --device: an input ID."),
+    msi: bool = Option(False, "--msi", help="The MSI path instead of the IOMMU."),
+    format: MapFormat = Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
+    compat: Compat = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
                                   "of_map_id() to follow."),
-    node: Optional[str] = typer.Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
+    node: Optional[str] = Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
 ) -> None:
     """The walk Linux takes for one device, step by step, and its answer."""
     import json
-    from .mapping import explain as ex
+    from ..mapping import explain as ex
     if sum(x is not None for x in (rid, device, address)) != 1:
         _err("error: give exactly one of --rid, --device, --address")
-        raise typer.Exit(2)
+        raise Exit(2)
     m = _open_mapper(input, compat, node)
     if rid is not None:
         seg, ident = _parse_rid(rid, segment)
@@ -999,9 +906,9 @@ def explain_command(
     else:
         e = ex.explain_address(m, _int_option(address, "--address") or 0)   # given: not None
     if format is MapFormat.json:
-        typer.echo(json.dumps({"input": input, **e.as_dict()}, indent=2))
+        echo(json.dumps({"input": input, **e.as_dict()}, indent=2))
     else:
-        typer.echo(e.text())
+        echo(e.text())
     _skipped(m)
 
 
@@ -1012,18 +919,18 @@ class GraphFormat(str, Enum):
     png = "png"
 
 
-@app.command("graph", cls=_Command, epilog=MAP_EPILOG)
+@command("graph", epilog=MAP_EPILOG)
 def graph_command(
-    input: str = typer.Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
-    format: GraphFormat = typer.Option(GraphFormat.dot, "-f", "--format", metavar="FORMAT",
+    input: str = Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
+    format: GraphFormat = Option(GraphFormat.dot, "-f", "--format", metavar="FORMAT",
                                        help="dot, mermaid, svg or png (svg/png need Graphviz)."),
-    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
-    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
+    output: str = Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    compat: Compat = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
                                   "of_map_id() to follow."),
-    node: Optional[str] = typer.Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
+    node: Optional[str] = Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
 ) -> None:
     """Draw the topology: IOMMUs, MSI controllers, root complexes, devices, ID ranges."""
-    from .formats import graph
+    from ..formats import graph
     path = _stdin_as_file() if input == "-" else input
     try:
         g = graph.from_input(path, compat.value, node)
@@ -1046,76 +953,76 @@ def _skipped(m) -> None:
     for d in getattr(m, "skipped", ()):
         _err(f"error: {d} (table skipped)")
     if getattr(m, "skipped", ()):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
-@app.command(cls=_Command, epilog=MAP_EPILOG)
+@command(epilog=MAP_EPILOG)
 def agree(
-    a: str = typer.Argument(..., metavar="A", help="First input ('-' for stdin)."),
-    b: str = typer.Argument(..., metavar="B", help="Second input ('-' for stdin)."),
-    segment: Optional[int] = typer.Option(None, "--segment", metavar="N", help="Only this segment "
+    a: str = Argument(..., metavar="A", help="First input ('-' for stdin)."),
+    b: str = Argument(..., metavar="B", help="Second input ('-' for stdin)."),
+    segment: Optional[int] = Option(None, "--segment", metavar="N", help="Only this segment "
                                           "(default: every segment either input names)."),
-    msi: bool = typer.Option(False, "--msi", help="Compare the MSI path instead."),
-    by_name: bool = typer.Option(False, "--by-name", help="IOMMUs must have equal names "
+    msi: bool = Option(False, "--msi", help="Compare the MSI path instead."),
+    by_name: bool = Option(False, "--by-name", help="IOMMUs must have equal names "
                                  "(default: compare which RIDs share an IOMMU)."),
-    limit: int = typer.Option(10, "--limit", metavar="N", help="Differences to print."),
-    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
-    compat: Compat = typer.Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
+    limit: int = Option(10, "--limit", metavar="N", help="Differences to print."),
+    format: MapFormat = Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
+    compat: Compat = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
                                   "of_map_id() to follow."),
 ) -> None:
     """Do two inputs agree on every RID of the 16-bit space? Exit 1 if not."""
     import json
-    from .mapping import io as mapper_io
-    from .engine.pci import format_bdf
+    from ..mapping import io as mapper_io
+    from ..engine.pci import format_bdf
     if a == b == "-":
         _usage("only one of A and B can be standard input")
     # As with diff (and cmp): 1 means "they differ", so an input that
     # cannot be read is trouble, 2.
     try:
         ma, mb = _open_mapper(a, compat, None), _open_mapper(b, compat, None)
-    except typer.Exit as exc:
-        raise typer.Exit(2 if exc.exit_code == 1 else exc.exit_code) from None
+    except Exit as exc:
+        raise Exit(2 if exc.code == 1 else exc.code) from None
     res = mapper_io.agree(ma, mb, [segment] if segment is not None else None, msi, by_name)
     if format is MapFormat.json:
         out = res.as_dict()
         out["differences"] = out["differences"][:limit]
-        typer.echo(json.dumps(out, indent=2))
+        echo(json.dumps(out, indent=2))
     else:
         for d in res.differences[:limit]:
             rng = format_bdf(d.first, d.segment)
             if d.last != d.first:
                 rng += f"..{format_bdf(d.last, d.segment)}"
-            typer.echo(f"{rng}: {d.kind} differs: A {d.a}; B {d.b}")
+            echo(f"{rng}: {d.kind} differs: A {d.a}; B {d.b}")
         if len(res.differences) > limit:
-            typer.echo(f"... {len(res.differences) - limit} more differing ranges")
+            echo(f"... {len(res.differences) - limit} more differing ranges")
         segs = ", ".join(str(s) for s in res.segments)
         if res.ok:
             pairs = ", ".join(f"{k}={v}" for k, v in res.pairs.items())
-            typer.echo(f"agree: every RID of segment(s) {segs}"
+            echo(f"agree: every RID of segment(s) {segs}"
                        + (f" (IOMMUs paired: {pairs})" if pairs and not by_name else ""))
         else:
-            typer.echo(f"differ: {res.differing_ids} RID(s) in {len(res.differences)} range(s) "
+            echo(f"differ: {res.differing_ids} RID(s) in {len(res.differences)} range(s) "
                        f"of segment(s) {segs}")
     if not res.ok:
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
-@app.command("export-dt", cls=_Command, epilog=MAP_EPILOG)
+@command("export-dt", epilog=MAP_EPILOG)
 def export_dt(
-    input: str = typer.Argument(..., metavar="INPUT", help="A description or table(s) ('-' for stdin)."),
-    output: str = typer.Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
-    standalone: bool = typer.Option(False, "--standalone", help="A whole .dts with stub IOMMU "
+    input: str = Argument(..., metavar="INPUT", help="A description or table(s) ('-' for stdin)."),
+    output: str = Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
+    standalone: bool = Option(False, "--standalone", help="A whole .dts with stub IOMMU "
                                     "and MSI controller nodes (dtc compiles it)."),
-    host_label: str = typer.Option("pcie{segment}", "--host-label", metavar="TEMPLATE", help="Label of each "
+    host_label: str = Option("pcie{segment}", "--host-label", metavar="TEMPLATE", help="Label of each "
                                    "segment's host bridge node ({segment} is replaced)."),
 ) -> None:
     """The iommu-map (and msi-map) saying what a VIOT / IORT says, as .dts."""
-    from .mapping import dt
+    from ..mapping import dt
     _check_label_template(host_label)
     m = _open_mapper(input, Compat.linux_7_2, None)
     if m.kind == "DT":
         _err("error: export-dt reads a description or ACPI tables, not a Devicetree")
-        raise typer.Exit(1)
+        raise Exit(1)
     source = "<stdin>" if input == "-" else Path(input).name
     try:
         exp = dt.export_dt(m)
@@ -1168,14 +1075,14 @@ DIFF_EPILOG = "Exit status: 0 the tables are identical; 1 they differ; 2 usage e
 def _one_table(input: str, signature: Optional[str]) -> bytes:
     """A diff operand: any decode input (raw table, directory, acpidump text,
     '-') holding one table after --sig, or a YAML description (built)."""
-    from . import api
-    from .formats import sources
+    from .. import api
+    from ..formats import sources
     if input != "-" and not _is_table(input):
         return api.build(Path(input)).data
     src = sources.read(input, signature)
     if len(src.tables) != 1:
         names = ", ".join(name for name, _ in src.tables)
-        raise typer.BadParameter(f"{input} holds {len(src.tables)} tables ({names}); "
+        raise Usage(f"{input} holds {len(src.tables)} tables ({names}); "
                                  f"choose one with --sig")
     return src.tables[0][1]
 
@@ -1186,17 +1093,17 @@ RECONCILE_EPILOG = ("Exit status: 0 the kernel did what the tables say for every
                     "See docs/reconcile.md.")
 
 
-@app.command(cls=_Command, epilog=RECONCILE_EPILOG)
+@command(epilog=RECONCILE_EPILOG)
 def reconcile(
-    snapshot: Optional[str] = typer.Argument(None, metavar="[SNAPSHOT]", help="An `acpitables "
+    snapshot: Optional[str] = Argument(None, metavar="[SNAPSHOT]", help="An `acpitables "
                                              "snapshot` / tools/iommu-snapshot.sh archive or "
                                              "folder (default: this running system)."),
-    format: MapFormat = typer.Option(MapFormat.text, "-f", "--format", metavar="FORMAT",
+    format: MapFormat = Option(MapFormat.text, "-f", "--format", metavar="FORMAT",
                                      help="Output format: text, json."),
 ) -> None:
     """Did the kernel do what the firmware tables say? Device by device."""
     import json
-    from . import reconcile as rec
+    from .. import reconcile as rec
     try:
         snap = rec.read_snapshot(snapshot) if snapshot is not None else \
             rec.snapshot_from_tree(rec.live_tree(), "this system")
@@ -1204,89 +1111,54 @@ def reconcile(
     except AcpiTablesError as exc:
         raise _fail(exc) from None
     if format is MapFormat.json:
-        typer.echo(json.dumps(result.as_dict(), indent=2))
+        echo(json.dumps(result.as_dict(), indent=2))
     else:
-        typer.echo(rec.render_text(result), nl=False)
+        echo(rec.render_text(result), nl=False)
     if not result.ok:
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
-@app.command(cls=_Command, epilog="Exit status: 0 written; 1 cannot write; 2 usage error. "
+@command(epilog="Exit status: 0 written; 1 cannot write; 2 usage error. "
              "Run as root for config space and the kernel log. tools/iommu-snapshot.sh "
              "takes the same archive without acpitables.")
 def snapshot(
-    output: str = typer.Argument(..., metavar="OUT.tar.gz", help="Where to write the archive "
+    output: str = Argument(..., metavar="OUT.tar.gz", help="Where to write the archive "
                                  "('-' for stdout)."),
-    force: bool = typer.Option(False, "--force", help="Write binary to a terminal."),
+    force: bool = Option(False, "--force", help="Write binary to a terminal."),
 ) -> None:
     """Save this system's ACPI tables, PCI functions, IOMMU groups and IOMMU
     log lines, for `acpitables reconcile` or a bug report."""
-    from . import reconcile as rec
+    from .. import reconcile as rec
     write_output(output, rec.tree_to_tar_gz(rec.live_tree()), force)
 
 
-@app.command("diff", cls=_Command, epilog=DIFF_EPILOG)
+@command("diff", epilog=DIFF_EPILOG)
 def diff_command(
-    a: str = typer.Argument(..., metavar="A", help="First table: raw, directory, acpidump text, YAML "
+    a: str = Argument(..., metavar="A", help="First table: raw, directory, acpidump text, YAML "
                             "description, or '-'."),
-    b: str = typer.Argument(..., metavar="B", help="Second table, in any of the same forms."),
-    signature: Optional[str] = typer.Option(None, "--sig", metavar="SIG", help="Pick this table (VIOT, IORT) "
+    b: str = Argument(..., metavar="B", help="Second table, in any of the same forms."),
+    signature: Optional[str] = Option(None, "--sig", metavar="SIG", help="Pick this table (VIOT, IORT) "
                                             "from inputs that hold several."),
-    context: int = typer.Option(3, "-U", "--unified", metavar="N", help="Lines of context."),
+    context: int = Option(3, "-U", "--unified", metavar="N", help="Lines of context."),
 ) -> None:
     """Field-level difference of two tables, like a unified diff of their
     text decodes (fields matched by node and name, not by offset)."""
-    from .formats import diff as diffmod
+    from ..formats import diff as diffmod
     blobs = []
     for operand in (a, b):
         try:
             blobs.append(_one_table(operand, signature))
-        except typer.BadParameter as exc:
+        except Usage as exc:
             _err(f"error: {exc}")
-            raise typer.Exit(2) from None
+            raise Exit(2) from None
         except AcpiTablesError as exc:
             if isinstance(exc, DescriptionError):
                 _report(exc.problems)
             else:
                 text = str(exc)
                 _err(f"error: {text}" if text.startswith(operand) else f"error: {operand}: {text}")
-            raise typer.Exit(2) from None
+            raise Exit(2) from None
     text = diffmod.unified(blobs[0], blobs[1], a, b, context)
     if text:
-        typer.echo(text, nl=False)
-        raise typer.Exit(1)
-
-
-def _command_name(info: Any) -> str:
-    from typer.main import get_command_name
-    return info.name or get_command_name(info.callback.__name__)
-
-
-def _app_for(argv: list[str]) -> typer.Typer:
-    """The app to run for this argv: when argv[1] names a command, a copy of
-    `app` holding that one command, so that typer converts one function's
-    parameters into click's instead of all of them (issue 11: start-up).
-    Anything else -- no command, an option first (--version, --help), an
-    unknown or misspelt name (its suggestions list every command), shell
-    completion -- runs the whole app. What the command parses, prints and
-    exits with is the same either way: the group's callback, settings and
-    name stay, and argv[1] is consumed as the command name by both."""
-    if len(argv) < 2 or "_ACPITABLES_COMPLETE" in os.environ:
-        return app
-    chosen = [info for info in app.registered_commands if _command_name(info) == argv[1]]
-    if len(chosen) != 1:
-        return app
-    import copy
-    one = copy.copy(app)
-    one.registered_commands = chosen
-    return one
-
-
-def run() -> None:
-    """Console entry point: library errors were handled per command; this
-    last net keeps hostile input from ever showing a traceback."""
-    try:
-        _app_for(sys.argv)(prog_name="acpitables")
-    except Exception as exc:  # noqa: BLE001
-        _err(f"internal error: {type(exc).__name__}: {exc} (please report this)")
-        sys.exit(1)
+        echo(text, nl=False)
+        raise Exit(1)

@@ -1,0 +1,38 @@
+"""acpitables: the command line.
+
+    commands.py   the commands, each declaring its parameters once
+    params.py     Option / Argument / Exit / echo and the command registry
+    argv.py       the argv front: plain command lines, run without typer
+    typer_app.py  the typer app: help, completion, every usage error
+
+`acpitables.cli.app` is the whole typer app (built on first use).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def run() -> None:
+    """Console entry point: a plain command line runs straight from its
+    declarations, anything else through typer. Library errors were
+    handled per command; this last net keeps hostile input from ever
+    showing a traceback."""
+    try:
+        from . import argv
+        call = argv.parse(sys.argv[1:])
+        if call is not None:
+            argv.invoke(*call)
+        from .typer_app import app_for
+        app_for(sys.argv)(prog_name="acpitables")
+    except Exception as exc:  # noqa: BLE001
+        sys.stderr.write(f"internal error: {type(exc).__name__}: {exc} (please report this)\n")
+        sys.exit(1)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from .typer_app import make_app
+        globals()["app"] = app = make_app()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
