@@ -642,15 +642,22 @@ def _span_text(span: Any, segment: int) -> str:
     return text
 
 
+# Options several mapper commands share, declared once.
+RID = Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, ssss:bb:dd.f or a "
+             "requester ID (0x0010).")
+SEGMENT = Option(None, "--segment", metavar="N", help="PCI segment (default 0, or the one "
+                 "written in --rid).")
+COMPAT = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
+                "of_map_id() to follow.")
+
+
 @command("map", epilog=MAP_EPILOG)
 def map_command(
     inputs: Optional[list[str]] = Argument(None, metavar="[INPUT...]", help="Descriptions, "
                                                  "tables, dumps, directories, globs or .dts/.dtb "
                                                  "(omit when giving DT property values)."),
-    rid: Optional[str] = Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
-                                      "ssss:bb:dd.f or a requester ID (0x0010)."),
-    segment: Optional[int] = Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
-                                          "or the one written in --rid)."),
+    rid: Optional[str] = RID,
+    segment: Optional[int] = SEGMENT,
     device: Optional[str] = Option(None, "--device", metavar="PATH", help="IORT named component by ACPI "
                                          "path, e.g. '\\_SB_.PCI0.DEV0'."),
     address: Optional[str] = Option(None, "--address", metavar="ADDRESS", help="VIOT MMIO endpoint by base "
@@ -664,8 +671,7 @@ def map_command(
     format: MapManyFormat = Option(MapManyFormat.text, "-f", "--format", metavar="FORMAT",
                                          help="Output format: text, json, jsonl (a record per "
                                          "input)."),
-    compat: Compat = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
-                                  "of_map_id() to follow."),
+    compat: Compat = COMPAT,
     node: Optional[str] = Option(None, "--node", metavar="NODE", help="DT: the host bridge node (path or "
                                        "label) when several have iommu-map."),
     iommu_map: Optional[str] = Option(None, "--iommu-map", metavar="CELLS", help="DT iommu-map value as "
@@ -876,10 +882,8 @@ def _map_many(inputs: list[str], opts: dict, format: "MapManyFormat") -> None:
 @command("explain", epilog=MAP_EPILOG)
 def explain_command(
     input: str = Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
-    rid: Optional[str] = Option(None, "--rid", metavar="RID", help="PCI function: bb:dd.f, "
-                                      "ssss:bb:dd.f or a requester ID (0x0010)."),
-    segment: Optional[int] = Option(None, "--segment", metavar="N", help="PCI segment (default 0, "
-                                          "or the one written in --rid)."),
+    rid: Optional[str] = RID,
+    segment: Optional[int] = SEGMENT,
     device: Optional[str] = Option(None, "--device", metavar="PATH", help="Platform device by ACPI "
                                          "path, e.g. '\\_SB_.PCI0.DEV0'."),
     address: Optional[str] = Option(None, "--address", metavar="ADDRESS", help="MMIO endpoint by base "
@@ -887,8 +891,7 @@ def explain_command(
     input_id: Optional[str] = Option(None, "--id", metavar="ID", help="With --device: an input ID."),
     msi: bool = Option(False, "--msi", help="The MSI path instead of the IOMMU."),
     format: MapFormat = Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
-    compat: Compat = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
-                                  "of_map_id() to follow."),
+    compat: Compat = COMPAT,
     node: Optional[str] = Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
 ) -> None:
     """The walk Linux takes for one device, step by step, and its answer."""
@@ -925,8 +928,7 @@ def graph_command(
     format: GraphFormat = Option(GraphFormat.dot, "-f", "--format", metavar="FORMAT",
                                        help="dot, mermaid, svg or png (svg/png need Graphviz)."),
     output: str = Option("-", "-o", "--output", metavar="FILE", help="File to write ('-' for stdout)."),
-    compat: Compat = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
-                                  "of_map_id() to follow."),
+    compat: Compat = COMPAT,
     node: Optional[str] = Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
 ) -> None:
     """Draw the topology: IOMMUs, MSI controllers, root complexes, devices, ID ranges."""
@@ -967,8 +969,7 @@ def agree(
                                  "(default: compare which RIDs share an IOMMU)."),
     limit: int = Option(10, "--limit", metavar="N", help="Differences to print."),
     format: MapFormat = Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
-    compat: Compat = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
-                                  "of_map_id() to follow."),
+    compat: Compat = COMPAT,
 ) -> None:
     """Do two inputs agree on every RID of the 16-bit space? Exit 1 if not."""
     import json
