@@ -425,3 +425,16 @@ def test_map_says_what_it_expected_for_junk(tmp_path):
     assert result.exit_code == 1
     assert "nor a Devicetree (.dts/.dtb) or a YAML description" in result.stderr
     assert "codec" not in result.stderr
+
+
+def test_a_description_whose_file_name_holds_a_line_break_is_read_as_a_file(tmp_path):
+    # api.build reads a str with a line break as YAML text; a command-line
+    # operand is always a file name.
+    odd = tmp_path / "odd\nname.yaml"
+    odd.write_text((ROOT / "examples" / "q35-virtio-iommu.yaml").read_text())
+    out = tmp_path / "out.aml"
+    result = CliRunner().invoke(app, ["build", str(odd), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == api.build(odd).data
+    result = CliRunner().invoke(app, ["diff", str(odd), str(out)])
+    assert result.exit_code == 0, result.output

@@ -21,7 +21,6 @@ import os
 import stat
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
 
 from .params import Argument, Exit, Option, Usage, command, echo
@@ -66,7 +65,19 @@ def _fail(exc: AcpiTablesError, prefix: str = "") -> Exit:
     return Exit(1)
 
 
-def _replaced(target: Path) -> Optional[os.stat_result]:
+class _File:
+    """An operand that names a file: never read as YAML text, whatever its
+    name holds (a line break), and no pathlib import for it (issue 11)."""
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __fspath__(self) -> str:
+        return self.name
+
+
+def _replaced(target: str) -> Optional[os.stat_result]:
     try:
         return os.stat(target)
     except OSError:
@@ -80,14 +91,15 @@ def _new_mode() -> int:
     return 0o666 & ~mask
 
 
-def _temp_beside(target: Path) -> tuple[int, str]:
+def _temp_beside(target: str) -> tuple[int, str]:
     """A new, empty 0600 file next to `target` for the atomic replace, as
     tempfile.mkstemp makes it (same flags), without importing tempfile and
     random for every command that writes (issue 11: start-up)."""
     flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
              | getattr(os, "O_CLOEXEC", 0))
     for _ in range(100):
-        name = os.path.join(target.parent, f".{target.name}.{os.urandom(6).hex()}")
+        folder, base = os.path.split(target)
+        name = os.path.join(folder or ".", f".{base}.{os.urandom(6).hex()}")
         try:
             return os.open(name, flags, 0o600), name
         except FileExistsError:
@@ -105,9 +117,10 @@ def write_output(output: str, data: bytes | str, force: bool = False) -> None:
         sys.stdout.buffer.write(blob)
         sys.stdout.flush()
         return
-    target = Path(output)
+    # os.path, not pathlib: a command need not import it (issue 11).
+    target = output
     try:
-        if target.exists() and not target.is_file():
+        if os.path.exists(target) and not os.path.isfile(target):
             # /dev/null, a FIFO, /dev/stdout: write into it; replacing it
             # would put a regular file where a device was.
             with open(target, "wb") as fh:
@@ -162,13 +175,13 @@ def build(
             # Bytes, not text: a non-UTF-8 byte is then a located error.
             built = api.build(sys.stdin.buffer.read(), "<stdin>")
         else:
-            built = api.build(Path(description))
+            built = api.build(_File(description))
     except AcpiTablesError as exc:
         raise _fail(exc) from None
     _report(built.warnings)
     if output is None:
         output = f"{built.table.signature.lower()}.aml"
-        if Path(output).exists() and not force:
+        if os.path.exists(output) and not force:
             _err(f"error: {output} exists; give -o {output} (or --force) to replace it")
             raise Exit(1)
     write_output(output, built.data, force)
@@ -480,11 +493,11 @@ def summary(
 
 def _is_table(path: str) -> bool:
     from ..formats import acpidump
-    p = Path(path)
-    if p.is_dir():
+    if os.path.isdir(path):
         return True
     try:
-        head = p.read_bytes()[:65536]
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
     except OSError:
         return False
     if head[:4].decode("latin-1") in _tables():
@@ -1024,7 +1037,7 @@ def export_dt(
     if m.kind == "DT":
         _err("error: export-dt reads a description or ACPI tables, not a Devicetree")
         raise Exit(1)
-    source = "<stdin>" if input == "-" else Path(input).name
+    source = "<stdin>" if input == "-" else os.path.basename(input)
     try:
         exp = dt.export_dt(m)
     except AcpiTablesError as exc:
@@ -1079,7 +1092,7 @@ def _one_table(input: str, signature: Optional[str]) -> bytes:
     from .. import api
     from ..formats import sources
     if input != "-" and not _is_table(input):
-        return api.build(Path(input)).data
+        return api.build(_File(input)).data
     src = sources.read(input, signature)
     if len(src.tables) != 1:
         names = ", ".join(name for name, _ in src.tables)
