@@ -29,7 +29,6 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import IO, Any, Mapping, Union
 
 from .engine import description as d
@@ -74,7 +73,8 @@ def _read(source: Any, what: str) -> tuple[bytes | str, str | None]:
     if isinstance(source, (str, os.PathLike)):
         name = os.fsdecode(source)
         try:
-            return Path(name).read_bytes(), name
+            with open(name, "rb") as fh:  # open(), not pathlib: a decode need not import it
+                return fh.read(), name
         except OSError as exc:
             raise _Unreadable(name, str(exc.strerror or exc)) from None
     read = getattr(source, "read", None)

@@ -137,9 +137,6 @@ register(Format("binary", "the raw table bytes (one table, e.g. out of an acpidu
 
 # --- the installed iasl -----------------------------------------------------------
 
-_IASL_VERSION = re.compile(rb"version (\d{8})\b")
-
-
 def installed_acpica(iasl: str = "iasl") -> int | None:
     """The release (YYYYMMDD) of the iasl found on PATH, from `iasl -v`;
     None when there is none or it does not say."""
@@ -152,7 +149,7 @@ def installed_acpica(iasl: str = "iasl") -> int | None:
         out = subprocess.run([exe, "-v"], capture_output=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    m = _IASL_VERSION.search(out)
+    m = re.search(rb"version (\d{8})\b", out)
     return int(m.group(1)) if m else None
 
 
