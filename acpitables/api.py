@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import IO, Any, Mapping, Union
+from dataclasses import replace
+from typing import IO, Any, Mapping, NamedTuple, Union
 
 from .engine import description as d
 from .engine import yamlio
@@ -44,10 +43,10 @@ QEMU_ACPITABLE_MAX = 0xFFFF
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], IO[str]]
 
 
-@dataclass
-class Built:
+class Built(NamedTuple):
     """What build() returns: the table bytes, the compiled table and the
-    warnings found on the way."""
+    warnings found on the way. (A NamedTuple, so `data, table, warnings =
+    build(...)` works too; cheaper to make at import than a dataclass.)"""
 
     data: bytes
     table: Table
@@ -74,7 +73,8 @@ def _read(source: Any, what: str) -> tuple[bytes | str, str | None]:
     if isinstance(source, (str, os.PathLike)):
         name = os.fsdecode(source)
         try:
-            return Path(name).read_bytes(), name
+            with open(name, "rb") as fh:  # open(), not pathlib: a decode need not import it
+                return fh.read(), name
         except OSError as exc:
             raise _Unreadable(name, str(exc.strerror or exc)) from None
     read = getattr(source, "read", None)

@@ -24,8 +24,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import AcpiTablesError, DescriptionError, Diagnostic, InputError, TableError
 
@@ -169,13 +168,15 @@ def validate_table(data: bytes, name: str = "<table>", file: str | None = None,
     return report
 
 
-def validate_description(source: str | Path | Any, filename: str | None = None,
+def validate_description(source: str | os.PathLike | Any, filename: str | None = None,
                          summary: bool = False) -> Report:
-    """Every finding for a YAML description (text, a Path or loaded data):
-    its errors when it does not compile, otherwise its warnings and notes."""
+    """Every finding for a YAML description (text, a path (os.PathLike) or
+    loaded data): its errors when it does not compile, otherwise its
+    warnings and notes."""
     from . import api
-    name = filename or (str(source) if isinstance(source, Path) else "<description>")
-    report = Report(name, name if isinstance(source, Path) else filename, "description")
+    is_path = isinstance(source, os.PathLike)  # not pathlib: one table need not import it
+    name = filename or (os.fsdecode(source) if is_path else "<description>")
+    report = Report(name, name if is_path else filename, "description")
     try:
         built = api.build(source, filename)
     except DescriptionError as exc:
@@ -239,7 +240,7 @@ def _tables_of(data: bytes, name: str, file: str | None, summary: bool = False) 
     return reports
 
 
-def validate(input: str | Path | bytes, name: str | None = None) -> list[Report]:
+def validate(input: str | os.PathLike | bytes, name: str | None = None) -> list[Report]:
     """Reports for one input: table bytes, or a path to a table, acpidump
     text, a YAML description or a directory (every table in it, walked in
     sorted order). Raises InputError when that one input cannot be read;
@@ -271,8 +272,7 @@ def _reports_for_bytes(data: bytes, name: str, file: str | None, explicit: bool,
 
 # --- many inputs ----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):  # immutable; cheaper to make at import than a dataclass
     """One thing to read: a file (path), or bytes already read (stdin)."""
 
     name: str

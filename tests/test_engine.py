@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -197,7 +196,7 @@ def toy(monkeypatch):
     monkeypatch.setitem(iort.NODE_TYPES, TOY, kind)
     monkeypatch.setitem(iort.BY_KIND, "toy_iommu", kind)
     rc = iort.NODE_TYPES[iort.ROOT_COMPLEX]
-    monkeypatch.setattr(rc, "role", replace(rc.role, targets=rc.role.targets + ("toy_iommu",)))
+    monkeypatch.setattr(rc, "role", rc.role._replace(targets=rc.role.targets + ("toy_iommu",)))
     description._validators.cache_clear()
     yield kind
     description._validators.cache_clear()

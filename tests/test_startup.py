@@ -142,3 +142,127 @@ def test_one_command_app_prints_what_the_whole_app_prints(command, tail):
     assert (one.exit_code, one.output) == (whole.exit_code, whole.output)
     if tail == ["--help"]:
         assert whole.exit_code == 0 and f"Usage: acpitables {command}" in whole.output
+
+
+# --- the library's own paths (no CLI) -------------------------------------------------
+# What a command does through the library, in a fresh interpreter (-S, as
+# above), and which of the modules named were imported. The CLI is left
+# out: whatever parses the arguments, these are the imports the work costs.
+IORT = ROOT / "golden" / "iort" / "qemu-virt-rev5-rmr" / "expected.aml"
+
+LIB_WRAPPER = """
+import sys
+names = sys.argv[1].split(",")
+exec(sys.argv[2], {"__name__": "__main__", "ARGS": sys.argv[3:]})
+sys.stderr.write("\\nIMPORTED " + ",".join(n for n in names if n in sys.modules) + "\\n")
+"""
+
+DECODE = ("import sys\nfrom acpitables import api, formats\n"
+          "d = api.decode(open(ARGS[0], 'rb').read())\n"
+          "sys.stdout.write(formats.dump([d], ARGS[1]))\n")
+DECODE_SOURCES = ("import sys\nfrom acpitables import api, formats\n"
+                  "from acpitables.formats import sources\n"
+                  "ds = [api.decode(b) for _, b in sources.read(ARGS[0]).tables]\n"
+                  "sys.stdout.write(formats.dump(ds, ARGS[1]))\n")
+BUILD = ("import sys\nfrom acpitables import api\n"
+         "sys.stdout.buffer.write(api.build(ARGS[0]).data)\n")
+# What the CLI's validate runs for one input (cli.validate, _run_batch).
+VALIDATE = ("import sys\nfrom acpitables import batch\nfrom acpitables.formats import findings\n"
+            "policy = batch.Policy()\n"
+            "reports = [policy.apply(r) for res in batch.run(batch.expand(ARGS),\n"
+            "           batch.validate_item, None) for r in res]\n"
+            "sys.stdout.write(findings.render_text(reports))\n")
+
+# Taken off these paths for issue 11 (a decode of one file reads it with
+# open(); the schema generator, findings' JSON/SARIF forms and a directory
+# walk import them where they are used), with what they cost: pathlib
+# (with urllib.parse and ipaddress) ~4 ms, json ~2 ms, array ~0.3 ms, the
+# node model (engine.nodes, with bisect) ~1.5 ms.
+NOT_FOR_ONE_FILE = ("pathlib", "urllib.parse", "ipaddress", "json", "jsonschema",
+                    "multiprocessing", "concurrent.futures", "tempfile", "typer", "click")
+NOT_FOR_A_VIOT = ("acpitables.tables.iort", "acpitables.tables.rimt", "acpitables.tables.dmar",
+                  "acpitables.tables.ivrs", "acpitables.engine.nodes", "acpitables.engine.flags",
+                  "acpitables.engine.streams", "acpitables.formats.dsl", "acpitables.mapping",
+                  "acpitables.cli")
+# Writing: no YAML reader (PyYAML), no loader's arrays, no schema.
+NOT_FOR_OUTPUT = ("yaml", "array", "acpitables.engine.schema", "acpitables.engine.schemacheck",
+                  "acpitables.batch")
+
+
+def library_imports(script: str, args: list[str], names: tuple[str, ...], cwd: Path) -> list[str]:
+    dirs = [p for p in site.getsitepackages() + [site.getusersitepackages()] if Path(p).is_dir()]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + dirs))
+    env.pop("ACPITABLES_CACHE", None)
+    proc = subprocess.run([sys.executable, "-S", "-c", LIB_WRAPPER, ",".join(names), script,
+                           *args], capture_output=True, cwd=cwd, env=env, check=False)
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, err
+    last = err.strip().splitlines()[-1]
+    assert last.split(" ")[0] == "IMPORTED", err
+    (cwd / "out").write_bytes(proc.stdout)
+    return [n for n in last.partition(" ")[2].split(",") if n]
+
+
+@pytest.mark.parametrize("fmt", ["text", "yaml"])
+@pytest.mark.parametrize("script", [DECODE, DECODE_SOURCES], ids=["bytes", "sources"])
+def test_library_decode_of_a_viot(tmp_path, script, fmt):
+    names = NOT_FOR_ONE_FILE + NOT_FOR_A_VIOT + NOT_FOR_OUTPUT
+    assert library_imports(script, [str(VIOT), fmt], names, tmp_path) == []
+    out = (tmp_path / "out").read_text()
+    assert ("VirtIO-PCI IOMMU" if fmt == "text" else "table: VIOT") in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "yaml"])
+def test_library_decode_of_an_iort_imports_no_other_table(tmp_path, fmt):
+    names = NOT_FOR_ONE_FILE + NOT_FOR_OUTPUT + (
+        "acpitables.tables.viot", "acpitables.tables.rimt", "acpitables.tables.dmar",
+        "acpitables.tables.ivrs", "acpitables.formats.dsl", "acpitables.mapping")
+    assert library_imports(DECODE, [str(IORT), fmt], names, tmp_path) == []
+    assert ("Root Complex" if fmt == "text" else "table: IORT") in (tmp_path / "out").read_text()
+
+
+def test_library_build_of_a_viot(tmp_path):
+    names = NOT_FOR_ONE_FILE + NOT_FOR_A_VIOT + ("yaml", "acpitables.engine.schemacheck")
+    # PyYAML reads the description; the compiled schema check answers.
+    assert library_imports(BUILD, [str(VIOT_YAML)], names, tmp_path) == [
+        "yaml", "acpitables.engine.schemacheck"]
+    assert (tmp_path / "out").read_bytes()[:4] == b"VIOT"
+
+
+def test_library_validate_of_a_viot_table(tmp_path):
+    names = NOT_FOR_ONE_FILE + NOT_FOR_A_VIOT + NOT_FOR_OUTPUT[:-1]
+    assert library_imports(VALIDATE, [str(VIOT)], names, tmp_path) == []
+    assert (tmp_path / "out").read_text().endswith(": ok\n")
+
+
+def test_library_validate_of_a_viot_description(tmp_path):
+    names = NOT_FOR_ONE_FILE + NOT_FOR_A_VIOT + ("yaml",)
+    assert library_imports(VALIDATE, [str(VIOT_YAML)], names, tmp_path) == ["yaml"]
+    # The example's range holds its own virtio-iommu, as QEMU writes it.
+    assert (tmp_path / "out").read_text().endswith(f"{VIOT_YAML}: 1 note\n")
+
+
+def test_the_library_paths_are_those_bench_startup_times():
+    # bench/startup.py times these same calls (its scripts read sys.argv).
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import startup
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    for ours, bench in [(DECODE, startup.DECODE), (DECODE_SOURCES, startup.DECODE_SOURCES),
+                        (BUILD, startup.BUILD), (VALIDATE, startup.VALIDATE)]:
+        assert ours.replace("ARGS[0]", "sys.argv[1]").replace("ARGS[1]", "sys.argv[2]") \
+            .replace("(ARGS)", "(sys.argv[1:])") == bench
+
+
+def test_bench_startup_quick_run_completes():
+    # bench/startup.py must keep working: its quick mode checks every
+    # path's output before timing it. Only that it completes and prints a
+    # row per path is asserted, never a number.
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "startup.py"), "--quick"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    keys = [r.split("|")[1].strip() for r in rows[1:]]
+    assert keys[0] == "floor" and {"decode-viot-text", "build-viot", "validate-viot",
+                                   "decode-iort30-yaml"} <= set(keys), proc.stdout

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import reprlib
 from dataclasses import replace
+import os
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import DescriptionError, Diagnostic
@@ -116,17 +116,20 @@ def schema_path(name: str) -> str:
     importlib.resources.files("acpitables") names for an installed package
     (a file of a zipped one is no path for an editor's modeline either);
     importing importlib.resources (with zipfile and tempfile) cost ~10 ms a
-    decode to YAML (issue 11)."""
-    packaged = Path(__file__).parents[1] / "schemas" / name
-    if packaged.is_file():
-        return str(packaged)
-    return str(Path(__file__).resolve().parents[2] / "schemas" / name)
+    decode to YAML (issue 11), and os.path spares it pathlib."""
+    package = os.path.dirname(os.path.dirname(__file__))
+    packaged = os.path.join(package, "schemas", name)
+    if os.path.isfile(packaged):
+        return packaged
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    return os.path.join(top, "schemas", name)
 
 
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
     import json
-    return json.loads(Path(schema_path(name)).read_text(encoding="utf-8"))
+    with open(schema_path(name), encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def declared_schema(schema_name: str) -> dict | None:

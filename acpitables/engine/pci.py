@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 
-_BDF = re.compile(r"^(?:(?P<seg>[0-9a-fA-F]{1,4}):)?(?P<bus>[0-9a-fA-F]{1,2}):"
-                  r"(?P<dev>[0-9a-fA-F]{1,2})\.(?P<fn>[0-7])$")
+# Compiled on the first parse (re caches it), not at import: a decode only
+# formats addresses.
+_BDF = (r"^(?:(?P<seg>[0-9a-fA-F]{1,4}):)?(?P<bus>[0-9a-fA-F]{1,2}):"
+        r"(?P<dev>[0-9a-fA-F]{1,2})\.(?P<fn>[0-7])$")
 
 
 class BdfError(ValueError):
@@ -25,7 +27,7 @@ def parse_bdf(value: object) -> tuple[int | None, int]:
         return None, value
     if not isinstance(value, str):
         raise BdfError(f"{value!r} is not a PCI address (write \"bb:dd.f\" or \"ssss:bb:dd.f\")")
-    m = _BDF.match(value.strip())
+    m = re.match(_BDF, value.strip())
     if not m:
         raise BdfError(f"{value!r} is not a PCI address (write \"bb:dd.f\" or \"ssss:bb:dd.f\")")
     dev = int(m["dev"], 16)

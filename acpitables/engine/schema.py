@@ -12,18 +12,22 @@ located errors of engine.description.schema_problems.
 """
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from construct import Construct, Struct
 
-from .flags import FlagSet
-from .nodes import Array, NodeKind, _bytes_size, inner_struct
-
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .flags import FlagSet
+    from .nodes import Array, NodeKind
     from .table import TableSpec
+
+# A build validates against the schema its table's declarations give, so
+# this module is on every build's path: what only the node model's tables
+# (engine.nodes) or the file writer (json, pathlib) need is imported where
+# it is used, and a VIOT build imports neither (issue 11).
 
 HEX_PATTERN = r"^(\s*[0-9a-fA-F]{2})*\s*$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\[\]-]*$"
@@ -139,6 +143,7 @@ def _field(sub: Construct, flags: Mapping[str, FlagSet], refs: Iterable[str],
         return flags[key].schema(f"{doc} {FLAGS_DOC}")
     if key in refs:
         return reference(bits_of(sub), doc)
+    from .nodes import inner_struct
     nested = inner_struct(sub)
     if nested is not None:
         inner = {s.name: docs.get(f"{key}.{s.name}", "") for s in nested.subcons}
@@ -149,6 +154,7 @@ def _field(sub: Construct, flags: Mapping[str, FlagSet], refs: Iterable[str],
 
 
 def _element(arr: Array, docs: Mapping[str, str]) -> dict:
+    from .nodes import _bytes_size
     if not isinstance(arr.elem, Struct):  # a declaration error
         raise TypeError(f"{arr.key}: elements are not a Struct")
     props = {}
@@ -242,10 +248,12 @@ def declared_nodes(kinds: Iterable[NodeKind], common: Mapping[str, dict],
 # --- the files ----------------------------------------------------------------------
 
 def schemas_dir() -> Path:
+    from pathlib import Path
     return Path(__file__).resolve().parents[2] / "schemas"
 
 
 def render(schema: dict) -> str:
+    import json
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -102,8 +102,12 @@ class Ref:
         return self.name if self.name is not None else f"0x{self.offset:X}"
 
 
+# Node, Table and Decoded carry docstrings, which also spares dataclass the
+# inspect.signature() it would write one from at import (issue 11).
 @dataclass
 class Node:
+    """One node of a table: its type code and spec-named fields."""
+
     type: int
     fields: dict  # spec-named values; references are Ref objects
     name: str = ""
@@ -120,6 +124,8 @@ class Node:
 
 @dataclass
 class Table:
+    """A table: the SDT header values, its own header fields, its nodes."""
+
     signature: str
     header: dict  # HEADER_FIELDS values (strings as bytes)
     fields: dict = field(default_factory=dict)  # table-specific header fields (reserved...)
@@ -370,6 +376,8 @@ def node_label(node: Node) -> str:
 
 @dataclass
 class Decoded:
+    """What decoding a table gives: the Table, its findings and what was read."""
+
     table: Table
     warnings: list[Diagnostic]
     size: int  # bytes of input that belong to the table (Length)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gc
 import re
-from array import array
 import reprlib
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DescriptionError, Diagnostic
 
 if TYPE_CHECKING:
+    from array import array
+
     import yaml
 
 
@@ -181,6 +182,8 @@ def _wrong_kind(node: yaml.Node, tag: str) -> _LoadProblem:
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mapping:
+    from array import array  # with the loader: a decode (which only writes) needs neither
+
     import yaml
     if not isinstance(node, yaml.MappingNode):
         raise _wrong_kind(node, "!!map")
@@ -202,6 +205,8 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mappi
 
 
 def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Sequence:
+    from array import array
+
     import yaml
     if not isinstance(node, yaml.SequenceNode):
         raise _wrong_kind(node, "!!seq")
@@ -352,6 +357,8 @@ def _load_events(text: str) -> tuple[Any, bool]:
     undefined, duplicate or recursive alias, a key that is not a plain
     scalar, a duplicate key, nesting past MAX_DEPTH, a second document. Any
     error is then worded and placed exactly as that path does."""
+    from array import array
+
     from yaml.events import (AliasEvent, DocumentEndEvent, DocumentStartEvent,
                              MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
                              SequenceStartEvent, StreamEndEvent, StreamStartEvent)

@@ -10,12 +10,9 @@ the table file for a binary table.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Iterable
-from urllib.parse import quote
 
 from ..batch import UNCODED, Report, finding_dict
 
@@ -85,7 +82,11 @@ def totals(reports: list[Report], failed: list[bool]) -> dict:
     return out
 
 
+# json, pathlib and urllib are imported by the forms that use them: the text
+# form (validate's default) needs none of them (issue 11).
+
 def render_json(reports: list[Report], failed: list[bool], version: str) -> str:
+    import json
     records = []
     for r, f in zip(reports, failed):
         rec = r.as_dict()
@@ -98,6 +99,7 @@ def render_json(reports: list[Report], failed: list[bool], version: str) -> str:
 def jsonl_record(report: Report, failed: bool) -> str:
     """One JSON Lines record (one table): input, signature, status, counts,
     findings -- for sweeps over thousands of dumps."""
+    import json
     rec = report.as_dict()
     rec["failed"] = failed
     return json.dumps(rec, separators=(",", ":")) + "\n"
@@ -109,6 +111,8 @@ LEVEL = {"error": "error", "warning": "warning", "note": "note"}
 
 
 def _uri(path: str) -> str:
+    from pathlib import Path
+    from urllib.parse import quote
     p = Path(path)
     if p.is_absolute():
         return p.as_uri()
@@ -196,6 +200,7 @@ def render_sarif(reports: list[Report], version: str, reference: str | None = No
     registry; `reference`, a findings page's text, overrides it), a result
     per finding, an artifact per file; inputs that could not be read become
     tool execution notifications."""
+    import json
     helps = registry_help()
     helps.update(rule_help(reference))
     artifacts: list[dict] = []

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
 
 from ..engine.description import schema_path
 from ..engine.table import SDT_HEADER, Decoded, Ref, TableSpec, flat_rows, struct_rows
@@ -134,8 +133,7 @@ def _ref_shown(value: Ref, size: int, offsets: dict) -> str:
 # that is not all plain integers (or all Refs for a reference) sends the
 # whole block through _row_line.
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):  # not a dataclass: cheaper to make at import (issue 11)
     fmt: str  # the lines of one element, "\n"-joined
     # per format argument: ("offset", node offset of the field, 0),
     # ("int", field, 0), ("ref", field, size) or ("flag", field, (FlagSet, mask))
