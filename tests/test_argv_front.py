@@ -159,11 +159,29 @@ def _site_env() -> dict:
 
 FRONT = "from acpitables.cli import run; run()"
 TYPER = "from acpitables.cli import app; app(prog_name='acpitables')"
-PROBE = ("import sys; sys.argv = ['acpitables'] + sys.argv[1:]\n"
-         "from acpitables.cli import run\n"
-         "try:\n    run()\nexcept SystemExit as e:\n    code = e.code or 0\n"
-         "sys.stderr.write('\\nTYPER ' + str(sorted(m for m in sys.modules if m == 'typer' or"
-         " m.startswith(('typer.', 'click')))) + '\\n')\nsys.exit(code)")
+# Runs the command as `acpitables ARGS` does and then names the typer/click
+# modules that were imported, however the front leaves (sys.exit, or
+# os._exit when it skips the teardown).
+PROBE = """
+import os, sys
+sys.argv = ['acpitables'] + sys.argv[1:]
+def report():
+    names = sorted(m for m in sys.modules if m == 'typer' or m.startswith(('typer.', 'click')))
+    sys.stderr.write('\\nTYPER ' + str(names) + '\\n')
+    sys.stderr.flush()
+real_exit = os._exit
+def _exit(code):
+    sys.stderr.write('\\nLEFT BY os._exit\\n')
+    report()
+    real_exit(code)
+os._exit = _exit
+from acpitables.cli import run
+try:
+    run()
+except SystemExit as e:
+    report()
+    raise
+"""
 
 
 def run_both(tmp_path: Path, line: list[str], stdin: bytes = b""):
@@ -203,7 +221,7 @@ def test_a_plain_viot_decode_imports_neither_typer_nor_click(tmp_path):
     proc = subprocess.run([sys.executable, "-S", "-c", PROBE, "decode", str(VIOT)],
                           capture_output=True, text=True, cwd=tmp_path, env=_site_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == "TYPER []"
+    assert [x for x in proc.stderr.splitlines() if x][-2:] == ["LEFT BY os._exit", "TYPER []"]
     # ... while a line for typer still gets it.
     proc = subprocess.run([sys.executable, "-S", "-c", PROBE, "decode", "--help"],
                           capture_output=True, text=True, cwd=tmp_path, env=_site_env(), timeout=120)
@@ -219,3 +237,18 @@ def test_a_closed_pipe_ends_quietly():
         proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True,
                               env=_site_env(), timeout=120)
         assert (proc.stderr, proc.stdout) == ("", "1\n"), (code, proc)
+
+
+def test_exit_handlers_still_run(tmp_path):
+    # The front skips the interpreter's teardown only when nothing is left
+    # for it: `map -` copies stdin to a temporary folder removed at exit.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(_site_env(), TMPDIR=str(scratch))
+    proc = subprocess.run([sys.executable, "-S", "-c", PROBE, "map", "-", "--all"],
+                          input=VIOT.read_bytes(), capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.decode().strip().splitlines()
+    assert lines[-1] == "TYPER []" and "LEFT BY os._exit" not in lines  # the front, no shortcut
+    assert b"viommu" in proc.stdout
+    assert list(scratch.iterdir()) == []
