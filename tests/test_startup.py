@@ -23,12 +23,13 @@ VIOT_YAML = ROOT / "examples" / "q35-virtio-iommu.yaml"
 
 # Never needed by a command on one VIOT: the other tables' declarations, the
 # iasl source writer, JSON Schema (only to explain a failing description),
-# the process pool (only for several inputs), pydantic (typer's adapters:
-# typer_app.PLAIN_COERCION avoids them), rich (help is plain click) and tempfile
-# (-o FILE is replaced atomically through cli.commands._temp_beside).
+# the process pool (only for several inputs), typer itself (the argv front
+# runs a plain command line), pydantic and rich (typer's, when typer runs)
+# and tempfile (-o FILE is replaced atomically through
+# cli.commands._temp_beside).
 NEVER = ("acpitables.tables.iort", "acpitables.tables.rimt", "acpitables.tables.dmar",
          "acpitables.tables.ivrs", "acpitables.formats.dsl", "jsonschema", "multiprocessing",
-         "concurrent.futures", "pydantic", "rich", "tempfile")
+         "concurrent.futures", "pydantic", "rich", "tempfile", "typer", "typer._click")
 
 # Runs the console entry point as `acpitables ARGS` would, then lists the
 # modules of interest that were imported. -S with site-packages on the path
@@ -36,16 +37,25 @@ NEVER = ("acpitables.tables.iort", "acpitables.tables.rimt", "acpitables.tables.
 # import anything, are not the project's.
 # (It imports nothing itself: the names come as one comma-separated word.)
 WRAPPER = """
-import sys
+import os, sys
 names = sys.argv[1].split(",")
 sys.argv = ["acpitables"] + sys.argv[2:]
+def report():
+    sys.stderr.write("\\nIMPORTED " + ",".join(n for n in names if n in sys.modules) + "\\n")
+    sys.stderr.flush()
+# The argv front may leave by os._exit (no teardown): report then too.
+real_exit = os._exit
+def _exit(code):
+    report()
+    real_exit(code)
+os._exit = _exit
 from acpitables.cli import run
 try:
     run()
     code = 0
 except SystemExit as exc:
     code = exc.code or 0
-sys.stderr.write("\\nIMPORTED " + ",".join(n for n in names if n in sys.modules) + "\\n")
+report()
 sys.exit(code)
 """
 
