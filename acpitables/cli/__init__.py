@@ -21,7 +21,7 @@ def run() -> None:
     import gc
     # A short process: collect cyclic garbage after 100,000 allocations,
     # not 700. Imports alone make ~100,000 objects and nothing here makes
-    # many cycles: -3 ms on a small table, -10..15 % on 100,000 mappings,
+    # many cycles: -3 ms on a small table, -5..10 % on 100,000 mappings,
     # the same peak RSS (bench/RESULTS.md, issue 11). Set for the command
     # line only, never by the library.
     _, older, oldest = gc.get_threshold()
