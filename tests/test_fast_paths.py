@@ -436,3 +436,37 @@ def test_array_elements_are_dicts_of_their_fields(corpus):
             assert got == [nodes.plain(arr.elem.parse(blob[:fmt.size]))] * n
             checked += 1
     assert checked > 300
+
+
+# --- YAML: runs of same-keyed flat mappings, column by column ------------------------
+
+def _run_value(rng, style):
+    if style == "hex":
+        return yamlio.Hex(rng.randrange(1 << rng.choice([4, 16, 32, 64])))
+    pool = [0, 7, -3, 1 << 70, True, False, None, yamlio.Hex(0x30), yamlio.Hex(-1), "smmuv3_0",
+            "rc0", "yes", "", " x", "a b " * 30, "\\_SB_.PCI0", "é", "ACPI  \0", "x" * 120,
+            "00:02.0", 1.5, [1], {"a": 1}, yamlio.Flow([1, 2])]
+    return rng.choice(pool[:12] if style == "plain" else pool)
+
+
+def test_runs_of_flat_mappings_are_pyyamls():
+    from conftest import FUZZ_SEED, FUZZ_SEED_ENV
+    import random
+    rng = random.Random(FUZZ_SEED)
+    emitted = 0
+    for trial in range(300):
+        keys = rng.sample(["input", "count", "output", "output_base", "flags", "single",
+                           "x" * rng.choice([5, 60, 130])], rng.randrange(1, 5))
+        style = rng.choice(["hex", "hex", "plain", "any"])
+        items = [{k: _run_value(rng, style) for k in keys}
+                 for _ in range(rng.choice([7, 8, 9, 40, 300]))]
+        if rng.random() < 0.2:  # another shape in the middle, or the same dict twice
+            items.insert(rng.randrange(len(items)), rng.choice([{"input": 1}, {}, items[0]]))
+        doc = {"nodes": [{"name": "rc0", "mappings": items}], "more": [dict(i) for i in items[:3]]}
+        if rng.random() < 0.5:
+            doc = {"mappings": items}
+        text = yamlemit.emit(doc)
+        if text is not None:
+            emitted += 1
+            assert text == yamlio.dump(doc), (trial, f"seed {FUZZ_SEED}: {FUZZ_SEED_ENV}={FUZZ_SEED}")
+    assert emitted > 100

@@ -765,8 +765,8 @@ class NodeKind(NodeType):
                 if elem:
                     item[arr.key] = elem
             elif value or arr.always:
-                item[arr.key] = [arr.describe(e) if arr.describe else _describe_elem(arr, e)
-                                 for e in value]
+                item[arr.key] = (list(map(arr.describe, value)) if arr.describe else
+                                 [_describe_elem(arr, e) for e in value])
         if reserved:
             item["reserved"] = reserved
         # Layout: only what differs from the default layout of the same content.
