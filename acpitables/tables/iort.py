@@ -713,9 +713,11 @@ def _mappings_clean(c: _Context, node: Node, kind: NodeKind, maps: Any) -> bool:
     last = list(map(add, first, count))
     if max(last) > 0xFFFFFFFF or max(map(add, out, count)) > 0xFFFFFFFF:
         return False
-    ranges = sorted(zip(first, last))
     # sorted by start, no range reaching the next one's start: no overlap at all
-    return all(map(lt, [r[1] for r in ranges[:-1]], [r[0] for r in ranges[1:]]))
+    if first != sorted(first):  # (decoded tables mostly list them in order)
+        ranges = sorted(zip(first, last))
+        first, last = [r[0] for r in ranges], [r[1] for r in ranges]
+    return all(map(lt, last[:-1], first[1:]))
 
 
 @checks("its_group")
