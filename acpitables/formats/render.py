@@ -273,7 +273,7 @@ def _lines(arr: Array) -> tuple[_Line, ...] | None:
 
 @dataclass(frozen=True)
 class _Record:
-    template: bytearray  # one element, values blank, each line ended by "\n"
+    template: bytes  # one element, values blank, each line ended by "\n"
     size: int
     hex_w: int  # digits of the offsets, hex and decimal
     dec_w: int
@@ -296,7 +296,7 @@ def _record(arr: Array, hex_w: int, dec_w: int, ref_w: tuple) -> _Record:
         values.append((line, len(text)))
         text += " " * (line.width if line.kind == "int" else next(widths)) + "\n"
     raw = text.encode("ascii")
-    return _Record(bytearray(raw), len(raw), hex_w, dec_w, tuple(offsets), tuple(values))
+    return _Record(raw, len(raw), hex_w, dec_w, tuple(offsets), tuple(values))
 
 
 def _digits(first: int, step: int, n: int, width: int, base: int) -> list[tuple[int, int, bytes]]:
