@@ -691,8 +691,7 @@ def _mappings_clean(c: _Context, node: Node, kind: NodeKind, maps: Any) -> bool:
     a node of a kind this one maps to, no flag bit set, no range past
     0xFFFFFFFF, no two input ranges touching. Worked out column by column;
     anything else (or unsure) is False and the loop runs."""
-    from functools import reduce
-    from operator import add, itemgetter, lt, or_
+    from operator import add, itemgetter, lt
     if not isinstance(maps, list) or len(maps) < 2:
         return False
     try:
@@ -702,16 +701,18 @@ def _mappings_clean(c: _Context, node: Node, kind: NodeKind, maps: Any) -> bool:
     except (KeyError, TypeError):
         return False
     flags, first, count, out = cols
-    if any(set(map(type, col)) != {int} for col in cols) or reduce(or_, flags):
+    if any(set(map(type, col)) != {int} for col in cols) or any(flags):
         return False
-    for ref in dict(zip(map(id, refs), refs)).values():
+    ids = list(map(id, refs))  # decode shares one Ref per target
+    for ref in [refs[0]] if ids.count(ids[0]) == len(ids) else dict(zip(ids, refs)).values():
         target = c.target(ref)
         target_kind = c.kind_of(target)
         if target is node or (target is not None and target_kind is not None
                               and target_kind.kind not in kind.role.targets):
             return False
     last = list(map(add, first, count))
-    if max(last) > 0xFFFFFFFF or max(map(add, out, count)) > 0xFFFFFFFF:
+    if max(last) > 0xFFFFFFFF or (max(out) + max(count) > 0xFFFFFFFF
+                                  and max(map(add, out, count)) > 0xFFFFFFFF):
         return False
     # sorted by start, no range reaching the next one's start: no overlap at all
     if first != sorted(first):  # (decoded tables mostly list them in order)
