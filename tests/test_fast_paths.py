@@ -470,3 +470,31 @@ def test_runs_of_flat_mappings_are_pyyamls():
             emitted += 1
             assert text == yamlio.dump(doc), (trial, f"seed {FUZZ_SEED}: {FUZZ_SEED_ENV}={FUZZ_SEED}")
     assert emitted > 100
+
+
+# --- the collector paused while a render or a description grows -------------------
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_rendering_leaves_the_collector_as_it_found_it(enabled):
+    import gc
+    from acpitables import formats
+    blob = api.build("table: IORT\nnodes:\n- {name: its, type: its_group, identifiers: [0]}\n"
+                     "- {name: rc0, type: root_complex, mappings: "
+                     "[{input: 0, count: 16, output: its}]}\n").data
+    dec = api.decode(blob)
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        for fmt in ("text", "yaml", "json", "dsl"):
+            formats.dump(dec, fmt)
+            assert gc.isenabled() is enabled, fmt
+        api.describe(dec)
+        assert gc.isenabled() is enabled
+        with pytest.raises(ValueError):
+            formats.dump(dec, "binary", acpica=20200925)  # refused before the render
+        broken = api.Decoded(dec.table, [], dec.size, None, dec.header_values, dec.data)
+        with pytest.raises(AcpiTablesError):
+            formats.dump(broken, "yaml")  # raised inside the render
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
