@@ -131,3 +131,25 @@ def test_described_mappings_are_the_general_description(iorts):
     for m in maps:
         assert _typed(iort._describe_mapping(m)) == _typed(iort._describe_any_mapping(m)), \
             (m, REPLAY)
+
+
+def test_compiled_tables_findings_are_the_loops(iorts, monkeypatch):
+    # compile gives every mapping its own Ref (decode shares one per target)
+    from acpitables.engine import description
+    from acpitables.engine.registry import spec_for
+    from acpitables.errors import AcpiTablesError
+    spec = spec_for("IORT")
+    rng = random.Random(FUZZ_SEED)
+    compiled = []
+    for name, table in iorts:
+        for edit in (table, _edited(rng, table)):
+            desc = spec.describe(edit)
+            try:
+                compiled.append((name, spec.compile(desc, description.Problems(desc, name))))
+            except AcpiTablesError:
+                continue
+    assert len(compiled) > 50
+    fast = [_findings(t) for _, t in compiled]
+    _loops_only(monkeypatch)
+    for (name, table), want in zip(compiled, fast):
+        assert _findings(table) == want, (name, REPLAY)

@@ -691,7 +691,7 @@ def _mappings_clean(c: _Context, node: Node, kind: NodeKind, maps: Any) -> bool:
     a node of a kind this one maps to, no flag bit set, no range past
     0xFFFFFFFF, no two input ranges touching. Worked out column by column;
     anything else (or unsure) is False and the loop runs."""
-    from operator import add, itemgetter, lt
+    from operator import add, attrgetter, itemgetter, lt
     if not isinstance(maps, list) or len(maps) < 2:
         return False
     try:
@@ -703,8 +703,15 @@ def _mappings_clean(c: _Context, node: Node, kind: NodeKind, maps: Any) -> bool:
     flags, first, count, out = cols
     if any(set(map(type, col)) != {int} for col in cols) or any(flags):
         return False
-    ids = list(map(id, refs))  # decode shares one Ref per target
-    for ref in [refs[0]] if ids.count(ids[0]) == len(ids) else dict(zip(ids, refs)).values():
+    # the targets, each once: decode shares one Ref per target, compile does not
+    ids = list(map(id, refs))
+    if ids.count(ids[0]) == len(ids):
+        named: Any = [refs[0]]
+    elif set(map(type, refs)) == {Ref}:
+        named = [Ref(name=name) for name in set(map(attrgetter("name"), refs))]
+    else:
+        named = dict(zip(ids, refs)).values()
+    for ref in named:
         target = c.target(ref)
         target_kind = c.kind_of(target)
         if target is node or (target is not None and target_kind is not None
