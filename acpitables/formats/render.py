@@ -8,17 +8,10 @@ from __future__ import annotations
 
 import io
 import os
-import sys
-from array import array
-from itertools import repeat
-from math import gcd
-from operator import itemgetter, rshift
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
 
 from ..engine.description import schema_path
-from ..engine.flags import FlagSet
 from ..engine.table import SDT_HEADER, Decoded, Ref, TableSpec, flat_rows, struct_rows
 from ..engine.yamlio import dump
 
@@ -140,8 +133,7 @@ def _ref_shown(value: Ref, size: int, offsets: dict) -> str:
 # that is not all plain integers (or all Refs for a reference) sends the
 # whole block through _row_line.
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):  # not a dataclass: cheaper to make at import (issue 11)
     fmt: str  # the lines of one element, "\n"-joined
     # per format argument: ("offset", node offset of the field, 0),
     # ("int", field, 0), ("ref", field, size) or ("flag", field, (FlagSet, mask))
@@ -229,13 +221,17 @@ def _block_lines(block: Block, base: int, offsets: dict, end: str = "") -> Itera
 _CHUNK = 1024  # elements per record buffer (~400 KB for ID mappings)
 _SHORT = 8  # runs shorter than this are formatted element by element
 _DIGIT = bytes.maketrans(bytes(range(10)), b"0123456789")
-_SWAP = sys.byteorder == "little"  # array holds native order; hex wants big-endian
-# array typecodes by field size (a field of another size goes in a "Q")
-_TYPECODE = {array(code).itemsize: code for code in "QLIHB"}
 
 
-@dataclass(frozen=True)
-class _Line:
+@lru_cache(maxsize=None)
+def _typecode(size: int) -> str:
+    """The array typecode of an unsigned field of `size` bytes ("Q" for a
+    size no typecode has: the caller bounds the values)."""
+    from array import array
+    return {array(code).itemsize: code for code in "QLIHB"}.get(size, "Q")
+
+
+class _Line(NamedTuple):
     rel: int  # node offset of the field within the element
     const: str  # "SSSh] label : " (offset lines), the whole prefix of a flag sub-line
     kind: str  # "int", "ref" or "flag"
@@ -249,6 +245,7 @@ def _lines(arr: Array) -> tuple[_Line, ...] | None:
     """_plan's lines as data, or None where the record path does not apply
     (no plan, a label that is not ASCII, a flag sub-field of more than one
     decimal digit, a field wider than 8 bytes)."""
+    from ..engine.flags import FlagSet
     if _plan(arr) is None:
         return None
     flags = arr.flag_map
@@ -263,7 +260,7 @@ def _lines(arr: Array) -> tuple[_Line, ...] | None:
         out.append(_Line(off, const, "int", name, max(2, size * 2)))
         flagset = flags.get(name) or flags.get(name.split(".")[-1])
         for _, mask, sub in flagset.fields if flagset is not None else ():
-            if FlagSet.field_max(mask) > 9:
+            if FlagSet.field_max(mask) > 9:  # more than one decimal digit
                 return None
             out.append(_Line(off, f"{'':16}{sub:>{LABEL_WIDTH}} : ", "flag", name, 1, mask))
     if not all(line.const.isascii() for line in out):
@@ -271,8 +268,7 @@ def _lines(arr: Array) -> tuple[_Line, ...] | None:
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class _Record:
+class _Record(NamedTuple):
     template: bytes  # one element, values blank, each line ended by "\n"
     size: int
     hex_w: int  # digits of the offsets, hex and decimal
@@ -309,6 +305,7 @@ def _digits(first: int, step: int, n: int, width: int, base: int) -> list[tuple[
     (M = base**m) and its high digits change every ~M / step numerals:
     both are formatted once per distinct value, the rest is repetition of
     bytes. m is chosen to make the fewest values (m = 0: format each)."""
+    from math import gcd
     spec = "X" if base == 16 else "d"
     best, cost = 0, n
     for m in range(1, width + 1):
@@ -352,6 +349,9 @@ def _digits(first: int, step: int, n: int, width: int, base: int) -> list[tuple[
 def _block_chunks(block: Block, base: int, offsets: dict) -> Iterable[str]:
     """"".join(_block_lines(block, base, offsets, "\n")), made in a few
     large strings where the elements allow (see above)."""
+    from array import array
+    from operator import itemgetter
+    from ..engine.flags import FlagSet
     lines = _lines(block.arr)
     items = block.items
     n = len(items)
@@ -380,7 +380,7 @@ def _block_chunks(block: Block, base: int, offsets: dict) -> Iterable[str]:
             else:
                 if set(map(type, col)) != {int}:
                     raise TypeError
-                code = _TYPECODE.get(line.width // 2, "Q")
+                code = _typecode(line.width // 2)
                 values = array(code, col)  # OverflowError: negative or too wide for it
                 if code == "Q" and max(values) >> (4 * line.width):
                     raise OverflowError  # wider than its field: %X would print more digits
@@ -441,6 +441,7 @@ def _offset_numerals(rec: _Record, first: int, step: int, n: int) -> list:
     element 0's numeral, numerals per element) for n elements from node
     offset `first`. The lines' offsets are one progression when they are
     dense in it (ID mappings: every 4th byte), else one per line."""
+    from math import gcd
     rels = [rel for rel, _, _ in rec.offsets]
     lo = min(rels)
     g = gcd(step, *(rel - lo for rel in rels))
@@ -467,6 +468,10 @@ def _put_offsets(buf: bytearray, rec: _Record, numerals: list, e: int, k: int) -
 def _put_values(buf: bytearray, size: int, todo: list, i: int, k: int) -> None:
     """The values of elements i .. i+k-1 of the block, into k copies of the
     record: (line, position, column) per value that is not the same in all."""
+    import sys
+    from itertools import repeat
+    from operator import rshift
+    swap = sys.byteorder == "little"  # array holds native order; hex wants big-endian
     for line, at, col in todo:
         if line.kind == "ref":
             text = b"".join(col[i:i + k])
@@ -480,7 +485,7 @@ def _put_values(buf: bytearray, size: int, todo: list, i: int, k: int) -> None:
             buf[at::size] = bytes(map(rshift, map(line.mask.__and__, part),
                                       repeat(shift))).translate(_DIGIT)
             continue
-        if _SWAP and part.itemsize > 1:
+        if swap and part.itemsize > 1:
             part.byteswap()
         digits = part.tobytes().hex().upper().encode()
         every = 2 * part.itemsize
