@@ -212,7 +212,7 @@ def _block_lines(block: Block, base: int, offsets: dict, end: str = "") -> Itera
 # one template with the values at fixed places: the template is repeated
 # once per run and each value column is written into it with one
 # extended-slice assignment per character position, from the column's
-# digits made in bulk (array.tobytes().hex() for the integers, _digits for
+# digits made in bulk (struct.pack(...).hex() for the integers, _digits for
 # the offsets). What is left over (an element straddling a digit boundary,
 # a short run, a column off the plan) goes through _block_lines, element
 # for element what _row_line gives (tests/test_text_records.py compares the
@@ -223,12 +223,9 @@ _SHORT = 8  # runs shorter than this are formatted element by element
 _DIGIT = bytes.maketrans(bytes(range(10)), b"0123456789")
 
 
-@lru_cache(maxsize=None)
-def _typecode(size: int) -> str:
-    """The array typecode of an unsigned field of `size` bytes ("Q" for a
-    size no typecode has: the caller bounds the values)."""
-    from array import array
-    return {array(code).itemsize: code for code in "QLIHB"}.get(size, "Q")
+# struct codes (big-endian, standard sizes) by hex digits of the field; a
+# field of another size goes in a "Q" whose leading digits are skipped
+_PACK = {2: "B", 4: "H", 8: "I", 16: "Q"}
 
 
 class _Line(NamedTuple):
@@ -349,13 +346,12 @@ def _digits(first: int, step: int, n: int, width: int, base: int) -> list[tuple[
 def _block_chunks(block: Block, base: int, offsets: dict) -> Iterable[str]:
     """"".join(_block_lines(block, base, offsets, "\n")), made in a few
     large strings where the elements allow (see above)."""
-    from array import array
     from operator import itemgetter
     from ..engine.flags import FlagSet
     lines = _lines(block.arr)
     items = block.items
     n = len(items)
-    # field -> (values, array of them) for an int, (ids, shown bytes) for a
+    # field -> (values, values) for an int, (ids, shown bytes) for a
     # reference; a column with one value throughout (a mapping's target,
     # its flags) is written into the record once, not element by element.
     columns: dict[str, tuple[list, Any]] = {}
@@ -380,11 +376,9 @@ def _block_chunks(block: Block, base: int, offsets: dict) -> Iterable[str]:
             else:
                 if set(map(type, col)) != {int}:
                     raise TypeError
-                code = _typecode(line.width // 2)
-                values = array(code, col)  # OverflowError: negative or too wide for it
-                if code == "Q" and max(values) >> (4 * line.width):
-                    raise OverflowError  # wider than its field: %X would print more digits
-                columns[line.name] = (col, values)
+                if min(col) < 0 or max(col) >> (4 * line.width):
+                    raise OverflowError  # not a value of the field: %X would print otherwise
+                columns[line.name] = (col, col)
                 if col.count(col[0]) == n:
                     fixed[line.name] = b"%0*X" % (line.width, col[0])
     except (KeyError, TypeError, OverflowError, UnicodeEncodeError, IndexError):
@@ -468,10 +462,9 @@ def _put_offsets(buf: bytearray, rec: _Record, numerals: list, e: int, k: int) -
 def _put_values(buf: bytearray, size: int, todo: list, i: int, k: int) -> None:
     """The values of elements i .. i+k-1 of the block, into k copies of the
     record: (line, position, column) per value that is not the same in all."""
-    import sys
+    import struct
     from itertools import repeat
     from operator import rshift
-    swap = sys.byteorder == "little"  # array holds native order; hex wants big-endian
     for line, at, col in todo:
         if line.kind == "ref":
             text = b"".join(col[i:i + k])
@@ -485,10 +478,9 @@ def _put_values(buf: bytearray, size: int, todo: list, i: int, k: int) -> None:
             buf[at::size] = bytes(map(rshift, map(line.mask.__and__, part),
                                       repeat(shift))).translate(_DIGIT)
             continue
-        if swap and part.itemsize > 1:
-            part.byteswap()
-        digits = part.tobytes().hex().upper().encode()
-        every = 2 * part.itemsize
+        code = _PACK.get(line.width, "Q")
+        digits = struct.pack(f">{k}{code}", *part).hex().upper().encode()
+        every = 2 * struct.calcsize(code)
         skip = every - line.width
         for c in range(line.width):
             buf[at + c::size] = digits[skip + c::every]
