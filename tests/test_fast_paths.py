@@ -347,3 +347,154 @@ def test_bench_breakdown_runs(capsys):
     assert breakdown.main(["--runs", "1", "--mappings", "40", "--ncs", "5"]) == 0
     out = capsys.readouterr().out
     assert "decode + render -f text" in out and "build, 5 named components: YAML load" in out
+
+
+# --- decode: columns of references, ID mappings built by a dict display -------------
+
+def _corpus_bytes() -> list[tuple[str, bytes]]:
+    out = []
+    for path in sorted(CORPUS.rglob("*")) if CORPUS.is_dir() else ():
+        if path.is_file():
+            data = path.read_bytes()
+            if data[:4].decode("latin-1") in TABLES:
+                out.append((str(path.relative_to(CORPUS)), data))
+    return out
+
+
+def _outcome(data: bytes):
+    try:
+        dec = api.decode(data)
+    except AcpiTablesError as exc:
+        return type(exc), str(exc)
+    refs = [[(m, k) for m in n.fields.get("mappings") or () if isinstance(m, dict)
+             for k, v in m.items() if isinstance(v, Ref)] for n in dec.table.nodes]
+    shared = sorted({id(m[k]) for r in refs for m, k in r})  # how many distinct Ref objects
+    return (dec.table, [w.as_dict() for w in dec.warnings], len(shared),
+            [[list(m) for m, _ in r] for r in refs])
+
+
+def _slot_by_slot(monkeypatch) -> None:
+    monkeypatch.setattr(NodeKind, "ref_columns", NodeType.ref_columns)
+
+
+def _mutated(rng, data: bytes) -> bytes:
+    """The table with a few 32-bit words replaced: by another word of the
+    table (often a node offset), a small offset or anything."""
+    buf = bytearray(data)
+    words = (len(buf) - 48) // 4
+    for _ in range(rng.randrange(1, 6)):
+        at = 48 + 4 * rng.randrange(max(1, words))
+        if at + 4 > len(buf):
+            break
+        pick = rng.random()
+        value = (int.from_bytes(buf[48 + 4 * rng.randrange(words):][:4] or b"\0", "little")
+                 if pick < 0.4 else rng.randrange(256) if pick < 0.7 else rng.randrange(1 << 32))
+        buf[at:at + 4] = value.to_bytes(4, "little")
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("targets", ["declared", "its-only"])
+def test_reference_columns_resolve_as_slot_by_slot(corpus_dir, monkeypatch, targets):
+    from conftest import FUZZ_SEED, FUZZ_SEED_ENV
+    import random
+    rng = random.Random(FUZZ_SEED)
+    if targets == "its-only":  # a kind that may name only some kinds (as VIOT's do)
+        for kind in spec_for("IORT").node_types.values():
+            monkeypatch.setattr(kind, "ref_targets", (0,), raising=False)
+    cases = [(name, data) for name, data in _corpus_bytes()]
+    cases += [(f"{name} mutated {i}", _mutated(rng, data)) for i, (name, data) in
+              enumerate(rng.sample(cases, min(len(cases), 150)))
+              for _ in range(2)]
+    fast = [_outcome(data) for _, data in cases]
+    _slot_by_slot(monkeypatch)
+    for (name, data), want in zip(cases, fast):
+        assert _outcome(data) == want, (name, f"seed {FUZZ_SEED}: {FUZZ_SEED_ENV}={FUZZ_SEED}")
+
+
+def test_ref_columns_are_the_ref_slots(corpus):
+    for name, dec, node, kind in _kind_nodes(corpus):
+        flat = [(c, k, where(i)) for cs, k, where in kind.ref_columns(node.fields)
+                for i, c in enumerate(cs)]
+        slots = list(kind.ref_slots(node.fields))
+        assert [(id(c), k, w) for c, k, w in flat] == [(id(c), k, w) for c, k, w in slots], \
+            (name, node.name)
+
+
+def test_array_elements_are_dicts_of_their_fields(corpus):
+    checked = 0
+    for name, dec, node, kind in _kind_nodes(corpus):
+        for arr in getattr(kind, "arrays", ()):
+            compiled = nodes.fast_format(arr.elem) if arr.elem is not None else None
+            if compiled is None or arr.single or not node.fields.get(arr.key):
+                continue
+            names, fmt = compiled
+            n = len(node.fields[arr.key])
+            blob = fmt.pack(*range(len(names))) * n
+            got = nodes.parse_array(arr.elem, blob, 0, n)
+            want = [dict(zip(names, vals)) for vals in fmt.iter_unpack(blob)]
+            assert [list(d.items()) for d in got] == [list(d.items()) for d in want]
+            assert got == [nodes.plain(arr.elem.parse(blob[:fmt.size]))] * n
+            checked += 1
+    assert checked > 300
+
+
+# --- YAML: runs of same-keyed flat mappings, column by column ------------------------
+
+def _run_value(rng, style):
+    if style == "hex":
+        return yamlio.Hex(rng.randrange(1 << rng.choice([4, 16, 32, 64])))
+    pool = [0, 7, -3, 1 << 70, True, False, None, yamlio.Hex(0x30), yamlio.Hex(-1), "smmuv3_0",
+            "rc0", "yes", "", " x", "a b " * 30, "\\_SB_.PCI0", "é", "ACPI  \0", "x" * 120,
+            "00:02.0", 1.5, [1], {"a": 1}, yamlio.Flow([1, 2])]
+    return rng.choice(pool[:12] if style == "plain" else pool)
+
+
+def test_runs_of_flat_mappings_are_pyyamls():
+    from conftest import FUZZ_SEED, FUZZ_SEED_ENV
+    import random
+    rng = random.Random(FUZZ_SEED)
+    emitted = 0
+    for trial in range(300):
+        keys = rng.sample(["input", "count", "output", "output_base", "flags", "single",
+                           "x" * rng.choice([5, 60, 130])], rng.randrange(1, 5))
+        style = rng.choice(["hex", "hex", "plain", "any"])
+        items = [{k: _run_value(rng, style) for k in keys}
+                 for _ in range(rng.choice([7, 8, 9, 40, 300]))]
+        if rng.random() < 0.2:  # another shape in the middle, or the same dict twice
+            items.insert(rng.randrange(len(items)), rng.choice([{"input": 1}, {}, items[0]]))
+        doc = {"nodes": [{"name": "rc0", "mappings": items}], "more": [dict(i) for i in items[:3]]}
+        if rng.random() < 0.5:
+            doc = {"mappings": items}
+        text = yamlemit.emit(doc)
+        if text is not None:
+            emitted += 1
+            assert text == yamlio.dump(doc), (trial, f"seed {FUZZ_SEED}: {FUZZ_SEED_ENV}={FUZZ_SEED}")
+    assert emitted > 100
+
+
+# --- the collector paused while a render or a description grows -------------------
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_rendering_leaves_the_collector_as_it_found_it(enabled):
+    import gc
+    from acpitables import formats
+    blob = api.build("table: IORT\nnodes:\n- {name: its, type: its_group, identifiers: [0]}\n"
+                     "- {name: rc0, type: root_complex, mappings: "
+                     "[{input: 0, count: 16, output: its}]}\n").data
+    dec = api.decode(blob)
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        for fmt in ("text", "yaml", "json", "dsl"):
+            formats.dump(dec, fmt)
+            assert gc.isenabled() is enabled, fmt
+        api.describe(dec)
+        assert gc.isenabled() is enabled
+        with pytest.raises(ValueError):
+            formats.dump(dec, "binary", acpica=20200925)  # refused before the render
+        broken = api.Decoded(dec.table, [], dec.size, None, dec.header_values, dec.data)
+        with pytest.raises(AcpiTablesError):
+            formats.dump(broken, "yaml")  # raised inside the render
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -179,6 +179,13 @@ class NodeType:
                 container = container[_key(container, part)]
             yield container, _key(container, last), path
 
+    def ref_columns(self, fields: dict) -> Iterable[tuple[list, Any, Callable[[int], Any]]]:
+        """ref_slots in groups sharing a key (all the elements of an array
+        for one reference field): (containers, key, where of the i-th), in
+        ref_slots order, so that decode resolves a column at once."""
+        for container, key, where in self.ref_slots(fields):
+            yield [container], key, where_always(where)
+
     def parse(self, blob: bytes, spec: "TableSpec", ctx: dict) -> dict:
         return plain(self.struct.parse(blob))
 
@@ -208,6 +215,13 @@ class NodeType:
         hand over the rows of a large array as one object that formats them
         all at once (engine.nodes.Block); by default the rows themselves."""
         return self.layout(node, spec, table)
+
+
+def where_always(where: Any) -> Callable[[int], Any]:
+    """ref_columns' `where` of a group of one slot."""
+    def where_of(i: int) -> Any:
+        return where
+    return where_of
 
 
 def _key(values: Any, part: str) -> Any:
@@ -507,23 +521,49 @@ def decode_table(data: bytes, spec: TableSpec) -> Decoded:
         ntype_spec = spec.node_types.get(node.type)
         if node.raw or ntype_spec is None:
             continue
-        for container, key, where in ntype_spec.ref_slots(node.fields):
-            target_off = container[key]
-            if isinstance(target_off, Ref):
-                continue
-            target = by_offset.get(target_off)
-            if target is None or (ntype_spec.ref_targets and target.type not in ntype_spec.ref_targets):
-                path = where if isinstance(where, str) else ".".join(map(str, where))
-                what = "no node start" if target is None else f"a {type_name(spec, target)} node"
-                warn(REF_DANGLING, f"{path} 0x{target_off:X} points at {what}", offset=node.offset,
-                     node=node.name, field=path)
-                container[key] = Ref(offset=target_off)
-            else:
-                ref = named.get(target_off)
-                if ref is None:
-                    ref = named[target_off] = Ref(name=target.name)
-                container[key] = ref
+        targets = ntype_spec.ref_targets
+        for containers, key, where_of in ntype_spec.ref_columns(node.fields):
+            if len(containers) > 1:  # a column (ID mappings): at once when all resolve
+                refs = _resolve_column([c[key] for c in containers], by_offset, targets, named)
+                if refs is not None:
+                    for container, ref in zip(containers, refs):
+                        container[key] = ref
+                    continue
+            for i, container in enumerate(containers):
+                target_off = container[key]
+                if isinstance(target_off, Ref):
+                    continue
+                target = by_offset.get(target_off)
+                if target is None or (targets and target.type not in targets):
+                    where = where_of(i)
+                    path = where if isinstance(where, str) else ".".join(map(str, where))
+                    what = "no node start" if target is None else f"a {type_name(spec, target)} node"
+                    warn(REF_DANGLING, f"{path} 0x{target_off:X} points at {what}",
+                         offset=node.offset, node=node.name, field=path)
+                    container[key] = Ref(offset=target_off)
+                else:
+                    ref = named.get(target_off)
+                    if ref is None:
+                        ref = named[target_off] = Ref(name=target.name)
+                    container[key] = ref
     return Decoded(table, warnings, length, spec, header_values, data)
+
+
+def _resolve_column(offsets: list, by_offset: dict, targets: tuple,
+                    named: dict) -> list | None:
+    """The shared Ref of each table offset in `offsets`, when every one is
+    an int naming a node start of an allowed type (else None: the caller
+    resolves slot by slot, with a finding per dangling reference)."""
+    if set(map(type, offsets)) != {int}:
+        return None
+    for off in set(offsets):
+        if off in named:
+            continue
+        target = by_offset.get(off)
+        if target is None or (targets and target.type not in targets):
+            return None
+        named[off] = Ref(name=target.name)
+    return list(map(named.__getitem__, offsets))
 
 
 def _fixed_part(kind: NodeType, blob: bytes, spec: TableSpec, pos: int,

@@ -17,6 +17,7 @@ and on generated documents.
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 from typing import Any
 
 from ..engine.yamlio import Flow, Hex, Mapping, Sequence
@@ -122,6 +123,24 @@ def _mapping(data: dict, indent: int, lead: str, out: list, seen: set) -> None:
 def _sequence(items: list, indent: int, out: list, seen: set) -> None:
     """A non-empty block sequence at `indent` (indentless in a mapping)."""
     dash = " " * indent + "- "
+    if len(items) >= _RUN:
+        # Runs of flat mappings with the same keys (ID mappings) column by column
+        shapes = list(map(_shape, items))
+        i, n = 0, len(items)
+        while i < n:
+            j = i + 1
+            while j < n and shapes[j] == shapes[i]:
+                j += 1
+            shape = shapes[i]
+            if shape is None or j - i < _RUN or not _flat_run(items[i:j], shape, indent, out,
+                                                              seen):
+                _items(items[i:j], indent, dash, out, seen)
+            i = j
+        return
+    _items(items, indent, dash, out, seen)
+
+
+def _items(items: list, indent: int, dash: str, out: list, seen: set) -> None:
     for item in items:
         kind = type(item)
         if kind in _DICTS:
@@ -138,6 +157,59 @@ def _sequence(items: list, indent: int, out: list, seen: set) -> None:
             raise _Refused  # "- - x": not a shape descriptions have
         else:
             _line(out, dash, _scalar(item))
+
+
+_RUN = 8  # shorter runs of same-keyed mappings are written item by item
+_SCALARS = frozenset({str, int, bool, Hex, type(None)})
+
+
+def _shape(item: Any) -> tuple | None:
+    return tuple(item) if type(item) in _DICTS and item else None
+
+
+def _column(values: list, start: str) -> list[str] | None:
+    """The lines `start` + each value's scalar, as _mapping writes them one
+    by one, or None when a value is not a plain scalar."""
+    kinds = set(map(type, values))
+    if not kinds <= _SCALARS:
+        return None
+    if kinds == {Hex}:
+        if min(values) < 0:
+            raise _Refused
+        return list(map((start + "0x%X").__mod__, values))
+    if kinds == {int}:
+        return list(map(start.__add__, map(str, values)))
+    # strings, or a mixture: each distinct value once (its line's width decided
+    # as _line decides it)
+    text: dict = {}
+    for value in values:
+        key = (type(value), value)
+        if key not in text:
+            lines: list = []
+            _line(lines, start, _scalar(value))
+            text[key] = lines[0]
+    return [text[(type(v), v)] for v in values]
+
+
+def _flat_run(items: list, keys: tuple, indent: int, out: list, seen: set) -> bool:
+    """items (dicts with the same keys, in the same order), each as the
+    block mapping _mapping writes, added to out; False (nothing added) when
+    a value is not a plain scalar."""
+    ids = list(map(id, items))
+    if len(set(ids)) != len(ids) or not seen.isdisjoint(ids):
+        raise _Refused  # a mapping reached twice: PyYAML writes an anchor
+    pad = " " * (indent + 2)
+    width = len(keys)
+    lines: list = [None] * (len(items) * width)
+    for j, key in enumerate(keys):
+        start = f"{' ' * indent + '- ' if j == 0 else pad}{_key(key)}: "
+        column = _column(list(map(itemgetter(key), items)), start)
+        if column is None:
+            return False
+        lines[j::width] = column
+    seen.update(ids)
+    out.extend(lines)
+    return True
 
 
 def emit(data: Any) -> str | None:

@@ -122,6 +122,16 @@ IRQ_FLAG_FIELDS = (("flags", IRQ_FLAGS), ("nsg_irpt_flags", IRQ_FLAGS),
 # --- the ID mapping description language --------------------------------------
 
 def _describe_mapping(m: dict) -> dict:
+    flags, first = m["flags"], m["input_base"]
+    if not flags and m["output_base"] == first:  # the usual range (issue 11: 8,000 per table)
+        ref = m["output_reference"]
+        return {"input": Hex(first), "count": Hex(m["id_count"] + 1),
+                "output": ref.name if type(ref) is Ref and ref.name is not None
+                else d.describe_ref(ref)}
+    return _describe_any_mapping(m)
+
+
+def _describe_any_mapping(m: dict) -> dict:
     out: dict = {}
     single = m["flags"] & 1
     if single:
@@ -616,6 +626,8 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
     allowed = kind.role.targets
     ranges = []
     devid = kind.role.deviceid_index(f) if kind.role.deviceid_index is not None else None
+    if _mappings_clean(c, node, kind, maps):
+        return  # nothing the loop below would find (issue 11: 8,000 mappings, twice)
     # (target, its kind) by reference name: thousands of mappings name a few nodes
     targets: dict = {}
     for j, m in enumerate(maps):
@@ -672,6 +684,48 @@ def _check_mappings(c: _Context, node: Node, f: dict) -> None:
                       f"[0x{prev[0]:X}, 0x{prev[1]:X}]; Linux uses the first match")
         if prev is None or last > prev[1]:
             prev = (first, last, j)
+
+
+def _mappings_clean(c: _Context, node: Node, kind: NodeKind, maps: Any) -> bool:
+    """True only when _check_mappings' loop would add nothing: every target
+    a node of a kind this one maps to, no flag bit set, no range past
+    0xFFFFFFFF, no two input ranges touching. Worked out column by column;
+    anything else (or unsure) is False and the loop runs."""
+    from operator import add, attrgetter, itemgetter, lt
+    if not isinstance(maps, list) or len(maps) < 2:
+        return False
+    try:
+        refs = list(map(itemgetter("output_reference"), maps))
+        cols = [list(map(itemgetter(k), maps)) for k in ("flags", "input_base", "id_count",
+                                                          "output_base")]
+    except (KeyError, TypeError):
+        return False
+    flags, first, count, out = cols
+    if any(set(map(type, col)) != {int} for col in cols) or any(flags):
+        return False
+    # the targets, each once: decode shares one Ref per target, compile does not
+    ids = list(map(id, refs))
+    if ids.count(ids[0]) == len(ids):
+        named: Any = [refs[0]]
+    elif set(map(type, refs)) == {Ref}:
+        named = [Ref(name=name) for name in set(map(attrgetter("name"), refs))]
+    else:
+        named = dict(zip(ids, refs)).values()
+    for ref in named:
+        target = c.target(ref)
+        target_kind = c.kind_of(target)
+        if target is node or (target is not None and target_kind is not None
+                              and target_kind.kind not in kind.role.targets):
+            return False
+    last = list(map(add, first, count))
+    if max(last) > 0xFFFFFFFF or (max(out) + max(count) > 0xFFFFFFFF
+                                  and max(map(add, out, count)) > 0xFFFFFFFF):
+        return False
+    # sorted by start, no range reaching the next one's start: no overlap at all
+    if first != sorted(first):  # (decoded tables mostly list them in order)
+        ranges = sorted(zip(first, last))
+        first, last = [r[0] for r in ranges], [r[1] for r in ranges]
+    return all(map(lt, last[:-1], first[1:]))
 
 
 @checks("its_group")
@@ -870,6 +924,27 @@ def _check_iwb(c: _Context, node: Node, f: dict) -> None:
         c.add(IWB_INDEX, node, "iwb_index", f"IWB index {idx} is also {other.name}'s")
 
 
+def _target_runs(node: Node, by_name: dict) -> list[list] | None:
+    """_check_cycles' [target, times] runs of a node whose every mapping
+    names another node of the table (Refs, as decode makes them), made
+    column-wise; None for anything else (the loop there decides)."""
+    from itertools import groupby
+    from operator import attrgetter, itemgetter
+    maps = node.fields.get("mappings", ())
+    if not isinstance(maps, list) or len(maps) < 2:
+        return None
+    try:
+        refs = list(map(itemgetter("output_reference"), maps))
+    except (KeyError, TypeError):
+        return None
+    if set(map(type, refs)) != {Ref}:
+        return None
+    names = list(map(attrgetter("name"), refs))
+    if any(name not in by_name or name == node.name for name in set(names)):
+        return None
+    return [[name, len(list(group))] for name, group in groupby(names)]
+
+
 def _check_cycles(c: _Context) -> None:
     """Mapping chains that come back to a node (Linux follows them with no
     hop limit). Iterative colouring: linear in nodes + mappings."""
@@ -880,8 +955,9 @@ def _check_cycles(c: _Context) -> None:
             continue
         # Runs of one target as (name, times): a node's thousands of mappings
         # to one SMMU are one edge walked once, reported as often as it is there.
-        outs: list[list] = []  # [target, times]
-        for m in node.fields.get("mappings", ()):
+        runs = _target_runs(node, by_name)
+        outs: list[list] = runs if runs is not None else []  # [target, times]
+        for m in node.fields.get("mappings", ()) if runs is None else ():
             ref = m["output_reference"]
             if isinstance(ref, Ref) and ref.name in by_name and ref.name != node.name:
                 if outs and outs[-1][0] == ref.name:
@@ -1035,6 +1111,19 @@ def _iommu_map(item: dict, kinds: dict, p: d.Problems, path: tuple) -> list[dict
 
 
 def describe_iort(table: Table) -> dict:
+    # a description is a tree of new dicts and Hex ints, nothing cyclic: the
+    # collector paused while it grows (as formats.dump does), then as it was
+    import gc
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _describe_iort(table)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _describe_iort(table: Table) -> dict:
     desc = d.describe_header(table)
     trev = table.header["revision"]
     if trev in DEPRECATED_REVISIONS or trev > 7:
