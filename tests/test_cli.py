@@ -438,3 +438,27 @@ def test_a_description_whose_file_name_holds_a_line_break_is_read_as_a_file(tmp_
     assert out.read_bytes() == api.build(odd).data
     result = CliRunner().invoke(app, ["diff", str(odd), str(out)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_file_name_that_is_not_utf8_comes_out_as_its_bytes(tmp_path):
+    # Linux file names are bytes: a sweep over dumps named by some other
+    # tool must not stop at one (it was an internal error in validate,
+    # summary and decode of several inputs).
+    name = os.fsdecode(b"dump\xff.aml")
+    (tmp_path / name).write_bytes((ROOT / "golden" / "viot" / "q35-pxb" / "expected.aml").read_bytes())
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cli = [sys.executable, "-c", "from acpitables.cli import run; run()"]
+    for args, shown in ((["validate", name], b"dump\xff.aml: ok"),
+                        (["summary", name], b"dump\xff.aml: VIOT"),
+                        (["decode", name, name], b"==> dump\xff.aml <=="),
+                        (["map", name, name, "--all"], b"dump\xff.aml: segment 0")):
+        proc = subprocess.run(cli + args, capture_output=True, cwd=tmp_path, env=env, timeout=120)
+        assert proc.returncode == 0 and shown in proc.stdout, (args, proc.stderr)
+    # A description says where it came from in a comment that stays UTF-8,
+    # so that it builds back.
+    proc = subprocess.run(cli + ["decode", name, "-f", "yaml", "-o", "d.yaml"], capture_output=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "d.yaml").read_bytes().decode("utf-8")
+    assert "from dump\\xff.aml" in text
+    assert api.build(tmp_path / "d.yaml").data == (tmp_path / name).read_bytes()

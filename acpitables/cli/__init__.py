@@ -26,6 +26,12 @@ def run() -> None:
     # line only, never by the library.
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(100_000, older, oldest)
+    # A file name is bytes on Linux; one that is not UTF-8 reaches us as
+    # surrogates (PEP 383) and goes out as the bytes it was, not as an
+    # encoding error (stderr's messages already escape it).
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")
     try:
         from . import argv
         call = argv.parse(sys.argv[1:])

@@ -109,8 +109,10 @@ def _temp_beside(target: str) -> tuple[int, str]:
 
 def write_output(output: str, data: bytes | str, force: bool = False) -> None:
     """Write `data` to `output` ('-' is stdout) by the rules in the module
-    docstring. Binary never goes to a terminal unless forced."""
-    blob = data.encode() if isinstance(data, str) else data
+    docstring. Binary never goes to a terminal unless forced. Text is
+    UTF-8; a file name in it that is not (surrogates, PEP 383) goes out as
+    the bytes it was."""
+    blob = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
     if output == "-":
         if isinstance(data, bytes) and sys.stdout.isatty() and not force:
             _usage("refusing to write a binary table to a terminal (use -o FILE, or --force)")

@@ -98,12 +98,18 @@ def _json(tables: Sequence["Decoded"], opts: Options) -> str:
     return render.as_json(tables[0] if len(tables) == 1 else list(tables))
 
 
+def _shown(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _yaml(tables: Sequence["Decoded"], opts: Options) -> str:
     from .. import __version__, api
     from . import render
     pieces = []
     for i, d in enumerate(tables):
-        where = f" from {opts.names[i]}" if i < len(opts.names) else ""
+        # A file name that is not UTF-8 (surrogates) is shown escaped: the
+        # description must stay UTF-8 to be read back.
+        where = f" from {_shown(opts.names[i])}" if i < len(opts.names) else ""
         comments = [f"decoded by acpitables {__version__}{where}"]
         if d.spec is None:
             raise InputError(f"{d.table.signature}: no registered table to describe it")
