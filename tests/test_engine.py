@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from construct import Int32ul, Int64ul, Struct
+from acpitables.engine.fields import Int32ul, Int64ul, Struct
 
 from acpitables import api
 from acpitables.engine import description, nodes, schema

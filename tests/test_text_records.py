@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
-from construct import Struct
+from acpitables.engine.fields import Struct
 
 from acpitables import api
 from acpitables.engine.nodes import Block, NodeKind

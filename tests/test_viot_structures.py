@@ -89,8 +89,8 @@ def test_length_is_rebuilt(name):
     code, blob, fields = NODES[name]
     ntype = NODE_TYPES[code]
     stale = dict(ntype.parse(blob, SPEC, {}))
-    stale["header"] = dict(stale["header"], length=999)
-    assert ntype.struct.build(stale)[2:4] == len(blob).to_bytes(2, "little")
+    stale["header"] = dict(stale["header"], length=999, type=0)
+    assert ntype.build(Node(code, stale), lambda r: r, SPEC) == blob  # Type and Length written
     longer = ntype.build(Node(code, dict(fields, extra=b"\xAA" * 8)), lambda r: r, SPEC)
     assert longer[2:4] == (len(blob) + 8).to_bytes(2, "little")
     assert longer == blob[:2] + (len(blob) + 8).to_bytes(2, "little") + blob[4:] + b"\xAA" * 8

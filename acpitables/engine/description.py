@@ -13,14 +13,12 @@ import reprlib
 from dataclasses import replace
 import os
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from ..errors import DescriptionError, Diagnostic
+from .fields import Bytes, Struct
 from .table import HEADER_FIELDS, Node, Ref, Table
 from .yamlio import Hex, format_path, locate, locate_key
-
-if TYPE_CHECKING:
-    from construct import Struct
 
 HEADER_DEFAULTS = {"oem_id": "ACPITB", "oem_table_id": "ACPITBLS", "oem_revision": 1,
                    "creator_id": "ATBL", "creator_revision": 1}
@@ -402,7 +400,6 @@ def describe_header(table: Table) -> dict:
 
 def reserved_values(struct: Struct, values: dict, prefix: str = "") -> list[tuple[str, bytes]]:
     """(dotted name, bytes) of every reserved field a declaration has."""
-    from construct import Struct  # the declaration's own library, loaded with it
     out = []
     for sub in struct.subcons:
         inner = getattr(sub, "subcon", None)
@@ -416,7 +413,6 @@ def reserved_values(struct: Struct, values: dict, prefix: str = "") -> list[tupl
 
 
 def reserved_sizes(struct: Struct, prefix: str = "") -> dict[str, int]:
-    from construct import Bytes, Struct
     out = {}
     for sub in struct.subcons:
         inner = getattr(sub, "subcon", None)

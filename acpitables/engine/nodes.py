@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from construct import Bytes, Construct, Default, FormatField, Int32ul, Renamed, Struct
+from .fields import Bytes, Construct, FormatField, Int32ul, Renamed, Struct
 
 from ..errors import TableError
 from . import description as d
@@ -96,8 +96,9 @@ class Block:
 
     def rows(self) -> list[Row]:
         arr, rows = self.arr, []
+        elem: Any = arr.elem  # a Struct: only arrays of flat structures make a Block
         for i, item in enumerate(self.items):
-            rows += flag_rows(struct_rows(arr.elem, item, self.base + i * arr.elem_size),
+            rows += flag_rows(struct_rows(elem, item, self.base + i * arr.elem_size),
                               arr.flag_map)
         return rows
 
@@ -176,74 +177,6 @@ def build_array(elem: Construct, items: Sequence, fast: bool = True) -> bytes:
     except _struct.error as exc:
         raise TableError(f"an array element does not fit its field ({exc})") from None
     return b"".join(elem.build(item) for item in items)
-
-
-_ABSENT = object()
-
-
-@lru_cache(maxsize=None)
-def packer(st: Construct) -> tuple[tuple, _struct.Struct] | None:
-    """One struct-module format for a fixed part made of little-endian
-    integers, fixed-size Bytes (a constant Default allowed) and one level
-    of such nested Structs, with (parent, name, bytes size or 0, default)
-    per field; None for anything else. Derived from the declaration once."""
-    if not isinstance(st, Struct):
-        return None
-    fields: list = []
-    fmt = ["<"]
-
-    def walk(struct: Struct, parent: str | None) -> bool:
-        for sub in struct.subcons:
-            if not sub.name:
-                return False
-            inner, default = _unwrap(sub), _ABSENT
-            if isinstance(inner, Default):
-                if callable(inner.value):
-                    return False
-                inner, default = _unwrap(inner.subcon), inner.value
-            if isinstance(inner, FormatField) and inner.fmtstr[0] == "<":
-                fields.append((parent, sub.name, 0, default))
-                fmt.append(inner.fmtstr[1:])
-            elif isinstance(inner, Bytes) and isinstance(inner.length, int):
-                fields.append((parent, sub.name, inner.length, default))
-                fmt.append(f"{inner.length}s")
-            elif isinstance(inner, Struct) and parent is None and default is _ABSENT:
-                if not walk(inner, sub.name):
-                    return False
-            else:
-                return False
-        return True
-
-    return (tuple(fields), _struct.Struct("".join(fmt))) if walk(st, None) else None
-
-
-def build_struct(st: Construct, obj: Any) -> bytes:
-    """st.build(obj), through the struct module when the declaration allows
-    (packer) and the values are what construct would take as they are;
-    anything else (a missing field, a wrong type, a value out of range)
-    goes to construct, which builds it or raises as it always did."""
-    plan = packer(st)
-    if plan is not None and isinstance(obj, dict):
-        fields, fmt = plan
-        args = []
-        for parent, name, size, default in fields:
-            src = obj if parent is None else obj.get(parent)
-            if not isinstance(src, dict):
-                break
-            value = src.get(name, _ABSENT)
-            if value is None or value is _ABSENT:
-                if default is _ABSENT:
-                    break
-                value = default
-            if size and (type(value) is not bytes or len(value) != size):
-                break
-            args.append(value)
-        else:
-            try:
-                return fmt.pack(*args)
-            except (_struct.error, TypeError, ValueError, OverflowError):
-                pass
-    return st.build(obj)
 
 
 # --- helpers ------------------------------------------------------------------
@@ -548,7 +481,7 @@ class NodeKind(NodeType):
             values[path] = resolve(values[path])
         values.update(type=self.code, length=node.length_override or length)
         head_values = {sub.name: values.get(sub.name, 0) for sub in self.header.subcons}
-        _put(buf, 0, build_struct(self.header, head_values) + build_struct(body, values),
+        _put(buf, 0, self.header.build(head_values) + body.build(values),
              "fixed part", node)
         for arr in self.arrays:
             off, size = placed[arr.key]
@@ -557,7 +490,7 @@ class NodeKind(NodeType):
             if arr.elem is None:
                 blob = f.get(arr.key, "").encode("latin-1") + b"\0"
             elif arr.single:
-                blob = build_struct(arr.elem, f.get(arr.key, {}))
+                blob = arr.elem.build(f.get(arr.key, {}))
             else:
                 items = f.get(arr.key, ())
                 if arr.refs:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from construct import Construct, Struct
+from .fields import Construct, Struct
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from construct import Construct, ConstructError, Struct
+from .fields import ConstructError, Struct
 
 from ..errors import TableError
 from .flags import FlagSet
-from .nodes import NodeKind, Row, build_struct, flag_rows
+from .nodes import NodeKind, Row, flag_rows
 from .table import Node, Ref, plain, struct_rows
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class Element:
     label: str
     struct: Struct
     tail: str | None = None
-    tail_elem: Construct | None = None
+    tail_elem: Struct | None = None
     extra: str | None = None
     length_field: str | None = None
     count_field: str | None = None
@@ -259,9 +259,9 @@ class StreamKind(NodeKind):
         for path in self.ref_fields:
             values[path] = resolve(values[path])
         values.update(type=self.code, length=node.length_override or length)
-        head = build_struct(self.header, {sub.name: values.get(sub.name, 0)
-                                          for sub in self.header.subcons})
-        blob = (head + build_struct(self.body(0), values)
+        head = self.header.build({sub.name: values.get(sub.name, 0)
+                                  for sub in self.header.subcons})
+        blob = (head + self.body(0).build(values)
                 + self.stream.build(f.get(self.stream.key) or ())
                 + bytes(f.get(REST) or b""))
         if len(blob) > length:

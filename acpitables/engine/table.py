@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
-from construct import (Bytes, Construct, ConstructError, Container, GreedyBytes,
-                       Int8ul, Int32ul, ListContainer, Struct)
+from .fields import Bytes, Construct, ConstructError, GreedyBytes, Int8ul, Int32ul, Struct
 
 from ..errors import Diagnostic, TableError
 from .checks import Rule, rule
@@ -80,11 +79,11 @@ def checksum_of(data: bytes) -> int:
 
 
 def plain(value: Any) -> Any:
-    """construct Containers -> plain dicts/lists, dropping construct's
-    private keys."""
+    """Parsed Containers -> plain dicts/lists, dropping construct's
+    private keys (its parses carry `_io`)."""
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items() if not k.startswith("_")}
-    if isinstance(value, (list, ListContainer)):
+    if isinstance(value, list):
         return [plain(v) for v in value]
     return value
 
@@ -149,7 +148,7 @@ class NodeType:
 
     role: Role = NO_ROLE  # what the kind is to the mapper and the checks
 
-    def __init__(self, code: int, kind: str, label: str, struct: Construct, fixed_size: int,
+    def __init__(self, code: int, kind: str, label: str, struct: Struct, fixed_size: int,
                  refs: tuple[str, ...] = (), ref_targets: tuple[int, ...] = (),
                  role: Role = NO_ROLE):
         self.code, self.kind, self.label = code, kind, label
@@ -199,9 +198,12 @@ class NodeType:
         values = dict(node.fields)
         for path in self.refs:
             set_path(values, path, resolve(get_path(values, path)))
-        if node.length_override is not None:
-            values["_length"] = node.length_override
-        return self.struct.build(values)
+        return self.struct.build(self.finish(node, values))
+
+    def finish(self, node: Node, values: dict) -> dict:
+        """The values to build once references are resolved: a kind fills
+        in what the layout computes (its header's Type and Length)."""
+        return values
 
     def layout(self, node: Node, spec: "TableSpec",
                table: "Table | None" = None) -> list[tuple[int, int, str, str, Any]]:
@@ -264,7 +266,7 @@ def _is_greedy(sub: Construct) -> bool:
 
 
 @lru_cache(maxsize=None)
-def flat_rows(struct: Construct) -> tuple[tuple[int, int, str, str], ...] | None:
+def flat_rows(struct: Struct) -> tuple[tuple[int, int, str, str], ...] | None:
     """(offset, size, name, label) of every field of a Struct made only of
     fixed-size leaves, worked out once; None when a field is nested,
     greedy or sized by its value."""
@@ -288,7 +290,7 @@ def flat_rows(struct: Construct) -> tuple[tuple[int, int, str, str], ...] | None
     return tuple(out)
 
 
-def struct_rows(struct: Construct, values: dict, base: int, prefix: str = "") -> list:
+def struct_rows(struct: Struct, values: dict, base: int, prefix: str = "") -> list:
     """Walk a fixed-layout Struct declaration alongside its values, giving
     one row per leaf field: the text view is generated, never hand-written."""
     flat = flat_rows(struct) if isinstance(struct, Struct) else None
@@ -354,8 +356,8 @@ class TableSpec:
 
     signature: str
     spec_name: str  # citation, e.g. "ACPI 6.5 VIOT"
-    header: Construct  # fields after the SDT header; must have node_count, node_offset
-    node_header: Construct  # common node prefix with at least type and length
+    header: Struct  # fields after the SDT header; must have node_count, node_offset
+    node_header: Struct  # common node prefix with at least type and length
     node_types: Mapping[int, NodeType]
     name_nodes: Callable[[Table], None]  # give decoded nodes names
     describe: Callable[..., dict]  # Table -> description dict

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from construct import Bytes, Default, Int8ul, Int16ul, Int32ul, Int64ul, Struct
+from ..engine.fields import Bytes, Default, Int8ul, Int16ul, Int32ul, Int64ul, Struct
 
 from ..engine import description as d
 from ..engine.checks import Findings, rule

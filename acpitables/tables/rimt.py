@@ -16,7 +16,7 @@ import heapq
 import re
 from typing import Any, Callable, Iterable
 
-from construct import Bytes, Default, Int8ul, Int16ul, Int32ul, Int64ul, PaddedString, Struct
+from ..engine.fields import Bytes, Default, Int8ul, Int16ul, Int32ul, Int64ul, PaddedString, Struct
 
 from ..engine import description as d
 from ..engine.checks import Findings, rule

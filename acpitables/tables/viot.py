@@ -9,11 +9,10 @@ shape, the checks, and what iasl writes differently (`DIALECT`).
 """
 from __future__ import annotations
 
-from construct import (Bytes, Const, Default, GreedyBytes, Int8ul, Int16ul, Int32ul, Int64ul,
-                       Rebuild, Struct)
 
 from ..errors import Diagnostic, TableError
 from ..engine.checks import Findings, rule
+from ..engine.fields import Bytes, Default, GreedyBytes, Int8ul, Int16ul, Int32ul, Int64ul, Struct
 from ..engine.pci import BdfError, format_bdf, parse_bdf
 from ..engine.roles import Role, RoleKind
 from ..engine.table import Dialect, Node, NodeType, Ref, Table, TableSpec, node_label
@@ -37,19 +36,30 @@ IOMMU_TYPES = (VIRTIO_IOMMU_PCI, VIRTIO_IOMMU_MMIO)
 _IOMMU_KINDS = ("virtio_iommu_pci", "virtio_iommu_mmio")
 
 
+class ViotNode(NodeType):
+    """A VIOT node kind: the common header, the kind's own fields, and any
+    extra bytes a longer node carries, kept verbatim. Building writes the
+    header's Type and its Length: the fixed size plus those extra bytes,
+    unless the node asks for another."""
+
+    def finish(self, node: Node, values: dict) -> dict:
+        extra = values.get("extra") or b""
+        values["header"] = dict(values.get("header") or {}, type=self.code,
+                                length=node.length_override or self.fixed_size + len(extra))
+        return values
+
+
 def viot_node(code: int, kind: str, label: str, role: Role, *fields,
               refs: tuple[str, ...] = ()) -> NodeType:
-    """One VIOT node declaration: the common header (Length rebuilt from the
-    declared fixed size plus any extra bytes a longer node carries), the
-    node's own fields, and those extra bytes kept verbatim."""
-    fixed = VIOT_NODE_HEADER.sizeof() + Struct(*fields).sizeof()
+    """One VIOT node kind: the common header, `fields`, the extra bytes."""
     header = Struct(
-        "type" / Const(code, Int8ul) * "Type",
+        "type" / Int8ul * "Type",
         "reserved" / Default(Bytes(1), b"\0") * "Reserved",
-        "length" / Rebuild(Int16ul, lambda c: c._.get("_length") or fixed + len(c._.get("extra") or b"")) * "Length",
+        "length" / Int16ul * "Length",
     )
     struct = Struct("header" / Default(header, {}), *fields, "extra" / Default(GreedyBytes, b"") * "Extra data")
-    return NodeType(code, kind, label, struct, fixed, refs=refs, ref_targets=IOMMU_TYPES,
+    fixed = header.sizeof() + Struct(*fields).sizeof()
+    return ViotNode(code, kind, label, struct, fixed, refs=refs, ref_targets=IOMMU_TYPES,
                     role=role)
 
 
