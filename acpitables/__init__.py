@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import AcpiTablesError, DescriptionError, Diagnostic, InputError, TableError
-
 if TYPE_CHECKING:
+    from .errors import AcpiTablesError, DescriptionError, Diagnostic, InputError, TableError
     from .api import (Built, Source, build, decode, describe, dump, load_description, validate,
                       validate_description, validate_table)
     from .batch import Policy, Report
@@ -33,6 +32,8 @@ _LAZY = {
     **dict.fromkeys(("Built", "Source", "build", "decode", "describe", "dump",
                      "load_description", "validate", "validate_description", "validate_table"),
                     "api"),
+    **dict.fromkeys(("AcpiTablesError", "DescriptionError", "Diagnostic", "InputError",
+                     "TableError"), "errors"),
     **dict.fromkeys(("Decoded", "Table"), "engine.table"),
     **dict.fromkeys(("Report", "Policy"), "batch"),
     **dict.fromkeys(("Translated", "Bypass", "MapError", "Result", "for_table", "for_tables"),

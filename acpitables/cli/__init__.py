@@ -18,6 +18,7 @@ def run() -> None:
     declarations, anything else through typer. Library errors were
     handled per command; this last net keeps hostile input from ever
     showing a traceback."""
+    _defer("inspect")
     import gc
     # A short process: collect cyclic garbage after 100,000 allocations,
     # not 700. Imports alone make ~100,000 objects and nothing here makes
@@ -42,6 +43,31 @@ def run() -> None:
     except Exception as exc:  # noqa: BLE001
         sys.stderr.write(f"internal error: {type(exc).__name__}: {exc} (please report this)\n")
         sys.exit(1)
+
+
+def _defer(name: str) -> None:
+    """Leave a standard module to be imported when something first uses
+    it. dataclasses imports inspect (with ast, dis and tokenize: ~5 ms,
+    half a Python start-up) for one call that our data classes, which all
+    carry docstrings, never make; typer's paths use inspect and load it
+    then. An `import` of the module finds the stand-in as it is; its first
+    attribute lookup imports the real module into sys.modules and takes
+    on its contents. For this process only: the library never touches
+    sys.modules."""
+    if name in sys.modules:
+        return
+    import types
+
+    class Deferred(types.ModuleType):
+        def __getattr__(self, attr: str) -> Any:
+            import importlib
+            if sys.modules.get(name) is self:
+                del sys.modules[name]
+            real = importlib.import_module(name)
+            self.__dict__.update(real.__dict__)
+            return getattr(real, attr)
+
+    sys.modules[name] = Deferred(name)
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,50 @@ if TYPE_CHECKING:
     import yaml
 
 
+# PyYAML's pure-Python Reader compiles one large Unicode character class
+# when yaml is imported: 7 ms, a third of the whole import (issue 11). Only
+# that Reader uses it, and our loads take libyaml's parser wherever PyYAML
+# was built with it; so the pattern is compiled the first time it is used.
+_READER_PATTERN = "[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]"
+
+
+class _CompiledOnUse:
+    """A regular expression compiled on its first use."""
+
+    def __init__(self, pattern: str, flags: int):
+        self._args = (pattern, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        compiled = re.compile(*self._args)
+        setattr(self, name, getattr(compiled, name))  # next time no lookup
+        return getattr(compiled, name)
+
+
+@lru_cache(maxsize=None)
+def pyyaml() -> Any:
+    """The yaml module, imported on first need with its Reader's pattern
+    left to be compiled when used. re.compile is wrapped only while the
+    import runs, and only that exact pattern is deferred."""
+    import sys
+    if "yaml" not in sys.modules:
+        compile_now = re.compile
+
+        def compile_deferring(pattern: Any, flags: int = 0) -> Any:
+            if pattern == _READER_PATTERN and not flags:
+                return _CompiledOnUse(pattern, flags)
+            return compile_now(pattern, flags)
+
+        re.compile = compile_deferring
+        try:
+            import yaml
+        finally:
+            re.compile = compile_now
+    import yaml
+    return yaml
+
+
 class Mapping(dict):
     """A dict that knows where it and each of its keys/values stand
     (1-based line and column).
@@ -171,7 +215,7 @@ def _construct_null(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> None:
 
 
 def _kind(node: yaml.Node) -> str:
-    import yaml
+    yaml = pyyaml()
     return {yaml.ScalarNode: "scalar", yaml.SequenceNode: "sequence",
             yaml.MappingNode: "mapping"}.get(type(node), "node")
 
@@ -184,7 +228,7 @@ def _wrong_kind(node: yaml.Node, tag: str) -> _LoadProblem:
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mapping:
     from array import array  # with the loader: a decode (which only writes) needs neither
 
-    import yaml
+    yaml = pyyaml()
     if not isinstance(node, yaml.MappingNode):
         raise _wrong_kind(node, "!!map")
     result = Mapping()
@@ -207,7 +251,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Mappi
 def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Sequence:
     from array import array
 
-    import yaml
+    yaml = pyyaml()
     if not isinstance(node, yaml.SequenceNode):
         raise _wrong_kind(node, "!!seq")
     result = Sequence(loader.construct_object(child, deep=True) for child in node.value)
@@ -224,7 +268,7 @@ def _construct_other(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 @lru_cache(maxsize=None)
 def _loader() -> Any:
     """Our SafeLoader, made (and PyYAML imported) on the first load."""
-    import yaml
+    yaml = pyyaml()
 
     # libyaml's parser when PyYAML was built with it (much faster on big
     # descriptions); the constructor and resolver rules are ours either way.
@@ -296,7 +340,7 @@ def _shape(obj: Any, depth: int, memo: dict, aliased: list) -> tuple[int, int]:
 def _check_nesting(text: str) -> None:
     """Refuse deep nesting from the event stream, before anything recursive
     (libyaml's composer would overflow the C stack) sees it."""
-    import yaml
+    yaml = pyyaml()
     try:
         _walk_nesting(text, _loader())
     except yaml.MarkedYAMLError as exc:
@@ -310,7 +354,7 @@ def _check_nesting(text: str) -> None:
 
 
 def _walk_nesting(text: str, loader: Any) -> None:
-    import yaml
+    yaml = pyyaml()
     depth = 0
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
@@ -320,7 +364,7 @@ def _walk_nesting(text: str, loader: Any) -> None:
                 # one; every event the parser yields has its marks
                 mark = event.start_mark
                 raise _LoadProblem(f"nesting deeper than {MAX_DEPTH} levels",
-                                   (mark.line + 1, mark.column + 1))  # type: ignore[union-attr]
+                                   (mark.line + 1, mark.column + 1))
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1
 
@@ -333,7 +377,7 @@ def _plain_scalar(loader: Any) -> Any:
     """value(text) of a plain, untagged scalar exactly as the loader's
     implicit resolvers and constructors make it (the general path runs them
     per scalar node, in Python: most of its time)."""
-    import yaml
+    yaml = pyyaml()
     resolvers = type(loader).yaml_implicit_resolvers
     wildcard = resolvers.get(None, [])
     constructors = type(loader).yaml_constructors
@@ -461,7 +505,7 @@ def _load_events(text: str) -> tuple[Any, bool]:
 def _load_general(text: str) -> Any:
     """Compose the node graph, then construct it: every rule of the loader,
     and every error worded and placed as PyYAML and our constructors do."""
-    import yaml
+    yaml = pyyaml()
     _check_nesting(text)
     return yaml.load(text, Loader=_loader())  # noqa: S506 - our loader is a SafeLoader
 
@@ -525,7 +569,7 @@ def load(text: str | bytes, filename: str = "<description>") -> Any:
     """Parse YAML text (or bytes, decoded as YAML says) into plain data with
     positions, or raise DescriptionError located at the offending line and
     column."""
-    import yaml
+    yaml = pyyaml()
     try:
         if isinstance(text, (bytes, bytearray, memoryview)):
             text = decode_text(bytes(text))
@@ -631,7 +675,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 @lru_cache(maxsize=None)
 def _dumper() -> Any:
     """Our SafeDumper, made (and PyYAML imported) on the first dump."""
-    import yaml
+    yaml = pyyaml()
 
     # libyaml's emitter when PyYAML has it (the pure-Python one was most of a
     # decode to YAML); the representers are Python and the same either way.
@@ -648,7 +692,7 @@ def _dumper() -> Any:
 
 
 def dump(data: Any, header: str = "") -> str:
-    import yaml
+    yaml = pyyaml()
     body = yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
                      allow_unicode=False, width=100)
     return header + body
