@@ -26,10 +26,15 @@ VIOT_YAML = ROOT / "examples" / "q35-virtio-iommu.yaml"
 # the process pool (only for several inputs), typer itself (the argv front
 # runs a plain command line), pydantic and rich (typer's, when typer runs)
 # and tempfile (-o FILE is replaced atomically through
-# cli.commands._temp_beside).
+# cli.commands._temp_beside). Nor construct: a VIOT's fixed layouts parse
+# and build from their declarations (engine/fields.py) through the struct
+# module. Nor inspect's own imports (ast, dis, tokenize): dataclasses
+# imports inspect, the CLI leaves it to load on first use (cli._defer),
+# and nothing on these paths uses it.
 NEVER = ("acpitables.tables.iort", "acpitables.tables.rimt", "acpitables.tables.dmar",
          "acpitables.tables.ivrs", "acpitables.formats.dsl", "jsonschema", "multiprocessing",
-         "concurrent.futures", "pydantic", "rich", "tempfile", "typer", "typer._click")
+         "concurrent.futures", "pydantic", "rich", "tempfile", "typer", "typer._click",
+         "construct", "ast", "dis", "tokenize")
 
 # Runs the console entry point as `acpitables ARGS` would, then lists the
 # modules of interest that were imported. -S with site-packages on the path
@@ -193,7 +198,7 @@ NOT_FOR_ONE_FILE = ("pathlib", "urllib.parse", "ipaddress", "json", "jsonschema"
 NOT_FOR_A_VIOT = ("acpitables.tables.iort", "acpitables.tables.rimt", "acpitables.tables.dmar",
                   "acpitables.tables.ivrs", "acpitables.engine.nodes", "acpitables.engine.flags",
                   "acpitables.engine.streams", "acpitables.formats.dsl", "acpitables.mapping",
-                  "acpitables.cli")
+                  "acpitables.cli", "construct")
 # Writing: no YAML reader (PyYAML), no loader's arrays, no schema.
 NOT_FOR_OUTPUT = ("yaml", "array", "acpitables.engine.schema", "acpitables.engine.schemacheck",
                   "acpitables.batch")
@@ -276,3 +281,66 @@ def test_bench_startup_quick_run_completes():
     keys = [r.split("|")[1].strip() for r in rows[1:]]
     assert keys[0] == "floor" and {"decode-viot-text", "build-viot", "validate-viot",
                                    "decode-iort30-yaml"} <= set(keys), proc.stdout
+
+
+def test_a_rimt_decode_still_has_construct_where_the_struct_module_cannot(tmp_path):
+    # RIMT's hardware IDs are padded strings: construct parses those. This
+    # proves the probe sees construct when it is imported.
+    rimt = ROOT / "golden" / "rimt"
+    table = next(p for p in sorted(rimt.rglob("expected.aml")))
+    got = library_imports(DECODE, [str(table), "text"], ("construct",), tmp_path)
+    assert got == ["construct"], table
+
+
+# --- what start-up leaves for later ------------------------------------------------------
+
+PROBE = """
+import re, sys
+from acpitables.engine import yamlio
+yaml = yamlio.pyyaml()
+import yaml.reader
+pattern = yaml.reader.Reader.NON_PRINTABLE
+print(type(pattern).__name__, re.compile.__module__, re.compile.__name__)
+print(pattern.search("ok\x07no").start(), pattern.search("all printable é") is None)
+try:
+    yaml.load("a: b\x07", Loader=yaml.SafeLoader)  # the pure-Python Reader
+except yaml.reader.ReaderError as exc:
+    print("refused", "#x0007" in str(exc))
+"""
+
+
+def test_pyyaml_reader_pattern_is_compiled_on_first_use():
+    dirs = [p for p in site.getsitepackages() + [site.getusersitepackages()] if Path(p).is_dir()]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + dirs))
+    proc = subprocess.run([sys.executable, "-S", "-c", PROBE], capture_output=True, text=True,
+                          env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    # Deferred (with this PyYAML: the pattern is its own), re.compile
+    # restored, and the pattern still finds what PyYAML's Reader refuses.
+    assert proc.stdout.split("\n")[:3] == ["_CompiledOnUse re compile", "2 True",
+                                             "refused True"], proc.stdout
+
+
+DEFER = """
+import sys
+from acpitables import cli
+cli._defer("inspect")
+import dataclasses
+@dataclasses.dataclass
+class Point:
+    \"\"\"A documented data class: dataclasses needs no inspect for it.\"\"\"
+    x: int
+print("ast" in sys.modules, Point(1))
+import inspect
+print(str(inspect.signature(lambda a, b=2: a)), sys.modules["inspect"] is not None,
+      "ast" in sys.modules, hasattr(inspect, "getsource"), sys.modules["inspect"].signature
+      is inspect.signature)
+"""
+
+
+def test_a_deferred_module_loads_on_first_use():
+    proc = subprocess.run([sys.executable, "-S", "-c", DEFER], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["False Point(x=1)", "(a, b=2) True True True True"], \
+        proc.stdout
