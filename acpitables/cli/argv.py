@@ -233,7 +233,7 @@ def _leave(code: int) -> None:
     flushed, no exit handler registered (the stdin copy's clean-up, a
     coverage hook), no other thread to wait for -- skip the interpreter's
     teardown, which frees every module's objects one by one and costs a
-    small command ~13 ms (construct's declarations are many; issue 11)."""
+    small command ~13 ms when construct is loaded (issue 11)."""
     import atexit
     try:
         sys.stdout.flush()

@@ -64,8 +64,8 @@ class Array:
 
     @cached_property
     def elem_size(self) -> int:
-        # construct's sizeof() walks the Struct on every call; the text view
-        # and the layout ask per element (issue 11)
+        # sizeof() walks the Struct on every call; the text view and the
+        # layout ask per element (issue 11)
         return _sizeof(self.elem) if self.elem is not None else 1
 
     @property

@@ -6,8 +6,8 @@ semantic checks and the JSON Schema. Adding a table is one line in _MODULES
 (signature -> the module whose SPEC declares it); adding a node type is one
 entry in that table's NODE_TYPES.
 
-The registry is lazy: a table's module (its construct declarations are a
-good part of start-up) is imported on the first lookup of its signature, so
+The registry is lazy: a table's module (its declarations are a good part
+of start-up) is imported on the first lookup of its signature, so
 a command on a VIOT never imports the IORT declarations. Membership tests,
 len() and iterating the signatures import nothing.
 """

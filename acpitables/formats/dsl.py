@@ -5,7 +5,7 @@ compiles back into the same table, apart from what iasl always rewrites
 (the creator fields, bytes 28-35, and the checksum).
 
 The lines come from the same row walk as the text view (`struct_rows` for
-the headers, `NodeType.layout` for the nodes, labels from the construct
+the headers, `NodeType.layout` for the nodes, labels from the declarations'
 field docstrings). What iasl wants differently is each table's own fact
 and is declared by its table module as a `Dialect` (engine/table.py):
 relabelled rows, flag words whose "decoded below" sub-lines iasl lacks,

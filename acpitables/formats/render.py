@@ -1,7 +1,7 @@
 """acpitables: render.py -- a decoded table as text, JSON or YAML.
 
 The text view imitates `iasl -d` (hex offset, decimal offset, length,
-label, value) and is generated from the construct declarations; JSON uses
+label, value) and is generated from the declarations; JSON uses
 the spec field names; YAML is the description language itself.
 """
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Layout after ACPI 6.5 section 5.2.30 (VIOT, from the virtio-iommu "code
 first" drafts) as ACPICA actbl3.h and Linux drivers/acpi/viot.c declare it.
-Every node is fixed-size, so one construct declaration per node kind
-(with its Role) serves decoding, building and the text view; Length is
-rebuilt. What is VIOT's own stays here: the iommus/endpoints description
+Every node is fixed-size, so one declaration per node kind (with its
+Role) serves decoding, building and the text view; building writes Type
+and Length (`ViotNode`). What is VIOT's own stays here: the iommus/endpoints description
 shape, the checks, and what iasl writes differently (`DIALECT`).
 """
 from __future__ import annotations
