@@ -120,7 +120,7 @@ class FormatField(Construct):
         return c.FormatField(self.fmtstr[0], self.fmtstr[1:])
 
     def parse(self, data: bytes) -> Any:
-        if len(data) >= self.length:
+        if data is not None and len(data) >= self.length:  # construct reads None as b""
             return self._packer.unpack_from(data)[0]
         return super().parse(data)
 
@@ -181,8 +181,7 @@ class Subconstruct(Construct):
     """A wrapper around one declaration."""
 
     def __init__(self, subcon: Construct):
-        self.subcon = subcon
-        self.name, self.docs = subcon.name, subcon.docs
+        self.subcon = subcon  # unnamed, as in construct, whatever it wraps
 
     def sizeof(self) -> int:
         return self.subcon.sizeof()
@@ -205,11 +204,18 @@ class Renamed(Subconstruct):
     def _make(self, c: Any) -> Any:
         return c.Renamed(self.subcon.construct, newname=self.name, newdocs=self.docs or None)
 
+    # The field's own fast path; a refusal is construct's, whose path names this field.
     def parse(self, data: bytes) -> Any:
-        return self.subcon.parse(data)
+        try:
+            return self.subcon.parse(data)
+        except ConstructError:
+            return super().parse(data)
 
     def build(self, obj: Any) -> bytes:
-        return self.subcon.build(obj)
+        try:
+            return self.subcon.build(obj)
+        except ConstructError:
+            return super().build(obj)
 
 
 class Default(Subconstruct):
@@ -273,7 +279,8 @@ def _plan_of(st: "Struct") -> _Plan | None:
                 leaves.append((parent, sub.name, 0, default))
                 fmt.append(inner.fmtstr[1:])
                 shape.append((sub.name, None))
-            elif type(inner) is Bytes and isinstance(inner.length, int):
+            elif type(inner) is Bytes and isinstance(inner.length, int) and inner.length > 0:
+                # (size 0 marks an integer leaf: an empty field is construct's)
                 leaves.append((parent, sub.name, inner.length, default))
                 fmt.append(f"{inner.length}s")
                 shape.append((sub.name, None))
@@ -320,7 +327,7 @@ class Struct(Construct):
     def parse(self, data: bytes) -> Any:
         plan = self._plan
         size = plan.fmt.size if plan is not None else 0
-        if plan is None or len(data) < size:
+        if plan is None or data is None or len(data) < size:  # construct reads None as b""
             return super().parse(data)  # construct parses it, or says why not
         out = _assemble(plan.shape, iter(plan.fmt.unpack_from(data)))
         if plan.tail is not None:
