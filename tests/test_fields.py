@@ -489,6 +489,17 @@ def test_a_pickled_declaration_parses_and_builds_as_the_original():
     assert picklable > 700
 
 
+def test_shared_leaves_unpickle_as_themselves():
+    # The fast paths recognise GreedyBytes and Int32ul by identity.
+    for leaf in (fields.GreedyBytes, fields.Int8ul, fields.Int16ul, fields.Int32ul,
+                 fields.Int64ul):
+        assert pickle.loads(pickle.dumps(leaf)) is leaf
+    other = pickle.loads(pickle.dumps(fields.FormatField("<h")))
+    assert other.fmtstr == "<h" and other.build(-2) == b"\xfe\xff"
+    tail = pickle.loads(pickle.dumps(Struct("a" / fields.Int8ul, "rest" / fields.GreedyBytes)))
+    assert tail._plan is not None and tail.parse(b"\x01xy") == {"a": 1, "rest": b"xy"}
+
+
 RENAMED_FACTS = ("name", "docs", "fmtstr", "length", "value", "encoding", "subcons")
 
 

@@ -133,8 +133,14 @@ class FormatField(Construct):
     def __repr__(self) -> str:
         return f"FormatField({self.fmtstr!r})"
 
+    def __reduce__(self) -> Any:
+        # Int8ul..Int64ul unpickle as this module's own (`is Int32ul` checks)
+        name = _NAMES.get(self.fmtstr)
+        return name if name is not None else (FormatField, (self.fmtstr,))
+
 
 Int8ul, Int16ul, Int32ul, Int64ul = (FormatField(f) for f in _FORMATS)
+_NAMES = dict(zip(_FORMATS, ("Int8ul", "Int16ul", "Int32ul", "Int64ul")))
 
 
 class Bytes(Construct):
@@ -158,6 +164,9 @@ class _GreedyBytes(Construct):
 
     def __repr__(self) -> str:
         return "GreedyBytes"
+
+    def __reduce__(self) -> str:
+        return "GreedyBytes"  # unpickles as this module's own (identity checks use it)
 
 
 GreedyBytes = _GreedyBytes()
