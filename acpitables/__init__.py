@@ -1,4 +1,4 @@
-"""acpitables: build, decode and check ACPI VIOT and IORT tables.
+"""acpitables: build, decode and check the ACPI IOMMU tables (VIOT, IORT, RIMT, DMAR, IVRS).
 
     import acpitables
     built = acpitables.build(Path("board.yaml"))     # -> Built(data, table, warnings)

@@ -104,7 +104,7 @@ def _version(value: bool) -> None:
 
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
-    """Build, decode and check ACPI VIOT and IORT tables."""
+    """Build, decode and check the ACPI IOMMU tables."""
 
 
 def _for_typer(function: Any) -> Any:
@@ -139,8 +139,8 @@ def make_app(only: Optional[str] = None) -> typer.Typer:
     with is the same either way: the group's callback, settings and name
     stay, and the command's name is consumed by both."""
     app = typer.Typer(add_completion=True, no_args_is_help=True, help=(
-        "Build, decode and check ACPI VIOT and IORT tables (which IOMMU translates which "
-        "device)."), epilog=EPILOG, pretty_exceptions_enable=False,
+        "Build, decode and check the ACPI IOMMU tables -- VIOT, IORT, RIMT, DMAR and IVRS "
+        "(which IOMMU translates which device)."), epilog=EPILOG, pretty_exceptions_enable=False,
         # Plain click help: conventional, and it does not import rich.
         rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
     app.callback()(_main)
