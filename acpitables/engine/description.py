@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from ..errors import DescriptionError, Diagnostic
-from .fields import Bytes, Struct
+from .fields import Bytes, Struct, leaf
 from .table import HEADER_FIELDS, Node, Ref, Table
 from .yamlio import Hex, format_path, locate, locate_key
 
@@ -402,10 +402,8 @@ def reserved_values(struct: Struct, values: dict, prefix: str = "") -> list[tupl
     """(dotted name, bytes) of every reserved field a declaration has."""
     out = []
     for sub in struct.subcons:
-        inner = getattr(sub, "subcon", None)
-        while inner is not None and not isinstance(inner, Struct) and hasattr(inner, "subcon"):
-            inner = inner.subcon
-        if isinstance(inner, Struct):
+        inner = leaf(sub)
+        if inner is not sub and isinstance(inner, Struct):
             out += reserved_values(inner, values.get(sub.name, {}), prefix + sub.name + ".")
         elif sub.name and "reserved" in sub.name and isinstance(values.get(sub.name), bytes):
             out.append((prefix + sub.name, values[sub.name]))
@@ -415,10 +413,8 @@ def reserved_values(struct: Struct, values: dict, prefix: str = "") -> list[tupl
 def reserved_sizes(struct: Struct, prefix: str = "") -> dict[str, int]:
     out = {}
     for sub in struct.subcons:
-        inner = getattr(sub, "subcon", None)
-        while inner is not None and not isinstance(inner, (Struct, Bytes)) and hasattr(inner, "subcon"):
-            inner = inner.subcon
-        if isinstance(inner, Struct):
+        inner = leaf(sub)
+        if inner is not sub and isinstance(inner, Struct):
             out.update(reserved_sizes(inner, prefix + sub.name + "."))
         elif sub.name and "reserved" in sub.name and isinstance(inner, Bytes):
             out[prefix + sub.name] = inner.sizeof()

@@ -238,6 +238,14 @@ class Default(Subconstruct):
         return c.Default(self.subcon.construct, self.value)
 
 
+def leaf(sub: Construct) -> Construct:
+    """What a field is, past its name and its default (Renamed, Default):
+    the one unwrapping rule every reader of a declaration uses."""
+    while isinstance(sub, Subconstruct):
+        sub = sub.subcon
+    return sub
+
+
 class Container(dict):
     """A parsed structure: a dict whose fields also read as attributes."""
 
@@ -328,6 +336,17 @@ class Struct(Construct):
 
     def _make(self, c: Any) -> Any:
         return c.Struct(*(sub.construct for sub in self.subcons))
+
+    def int_format(self) -> tuple[tuple[str, ...], _struct.Struct] | None:
+        """(field names, the struct-module format) when every field is a
+        named little-endian integer without a default (ID mappings,
+        interrupts: arrays of them are unpacked in bulk), else None."""
+        plan = self._plan
+        if plan is None or plan.tail is not None or any(
+                parent or size or default is not _ABSENT
+                for parent, _, size, default in plan.leaves):
+            return None
+        return tuple(name for _, name, _, _ in plan.leaves), plan.fmt
 
     @cached_property
     def _plan(self) -> _Plan | None:

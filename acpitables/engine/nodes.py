@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from .fields import Bytes, Construct, FormatField, Int32ul, Renamed, Struct
+from .fields import Bytes, Construct, Int32ul, Struct, leaf
 
 from ..errors import TableError
 from . import description as d
@@ -105,27 +105,13 @@ class Block:
 
 # --- the bulk path: struct-module formats for plain-integer structures -------
 
-def _unwrap(sub: Construct) -> Construct:
-    while isinstance(sub, Renamed):
-        sub = sub.subcon
-    return sub
-
-
 @lru_cache(maxsize=None)
 def fast_format(elem: Construct) -> tuple[tuple[str, ...], _struct.Struct] | None:
-    """A struct-module format for a declaration made only of little-endian
-    integers (ID mappings, interrupts), or None. `"name" / Int32ul * "doc"`
-    wraps a field in two Renamed layers; both are looked through."""
-    if not isinstance(elem, Struct):
-        return None
-    names, fmt = [], "<"
-    for sub in elem.subcons:
-        inner = _unwrap(sub)
-        if not isinstance(inner, FormatField) or inner.fmtstr[0] != "<" or not sub.name:
-            return None
-        names.append(sub.name)
-        fmt += inner.fmtstr[1:]
-    return tuple(names), _struct.Struct(fmt)
+    """(names, struct-module format) of an element made only of
+    little-endian integers (ID mappings, interrupts), or None: the
+    declaration's own plan (engine/fields.py), so the format is derived
+    in one place."""
+    return elem.int_format() if isinstance(elem, Struct) else None
 
 
 def _field_where(name: str) -> Callable[[int], str]:
@@ -160,7 +146,7 @@ def parse_array(elem: Construct, blob: bytes, off: int, n: int, fast: bool = Tru
         from itertools import starmap  # a C loop calling the maker per element
         names, fmt = compiled
         return list(starmap(_dict_maker(names), fmt.iter_unpack(blob[off:off + n * fmt.size])))
-    if fast and _unwrap(elem) is Int32ul:
+    if fast and leaf(elem) is Int32ul:
         return list(_struct.unpack_from(f"<{n}I", blob, off))
     size = elem.sizeof()
     return [plain(elem.parse(blob[off + i * size:off + (i + 1) * size])) for i in range(n)]
@@ -172,7 +158,7 @@ def build_array(elem: Construct, items: Sequence, fast: bool = True) -> bytes:
         if compiled is not None:
             names, fmt = compiled
             return b"".join(fmt.pack(*(item[k] for k in names)) for item in items)
-        if fast and _unwrap(elem) is Int32ul:
+        if fast and leaf(elem) is Int32ul:
             return _struct.pack(f"<{len(items)}I", *items)
     except _struct.error as exc:
         raise TableError(f"an array element does not fit its field ({exc})") from None
@@ -205,16 +191,13 @@ def gaps_of(blob: bytes, covered: list[tuple[int, int]]) -> list[dict]:
 
 
 def inner_struct(sub: Construct) -> Struct | None:
-    inner = getattr(sub, "subcon", None)
-    while inner is not None and not isinstance(inner, Struct) and hasattr(inner, "subcon"):
-        inner = inner.subcon
-    return inner if isinstance(inner, Struct) else None
+    """The structure a field holds (None for a leaf)."""
+    inner = leaf(sub)
+    return inner if inner is not sub and isinstance(inner, Struct) else None
 
 
 def _bytes_size(sub: Construct) -> int | None:
-    inner: Any = sub
-    while not isinstance(inner, Bytes) and hasattr(inner, "subcon"):
-        inner = inner.subcon
+    inner = leaf(sub)
     return inner.sizeof() if isinstance(inner, Bytes) else None
 
 
@@ -726,18 +709,9 @@ class NodeKind(NodeType):
 
 @lru_cache(maxsize=None)
 def _reserved_sizes(body: Struct) -> dict[str, int]:
-    """{dotted reserved field: bytes} of a fixed part (a declaration fact,
-    worked out once per fixed part rather than per node compiled)."""
-    out: dict[str, int] = {}
-    for sub in body.subcons:
-        inner = inner_struct(sub)
-        if inner is not None:
-            out.update({f"{sub.name}.{k}": v for k, v in
-                        ((s.name, _bytes_size(s)) for s in inner.subcons)
-                        if k and "reserved" in k and v})
-        elif sub.name and "reserved" in sub.name and _bytes_size(sub):
-            out[sub.name] = _bytes_size(sub)  # type: ignore[assignment]
-    return out
+    """description.reserved_sizes of a fixed part, worked out once per
+    fixed part rather than per node compiled."""
+    return d.reserved_sizes(body)
 
 
 @lru_cache(maxsize=None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
-from .fields import Bytes, Construct, ConstructError, GreedyBytes, Int8ul, Int32ul, Struct
+from .fields import Bytes, Construct, ConstructError, GreedyBytes, Int8ul, Int32ul, Struct, leaf
 
 from ..errors import Diagnostic, TableError
 from .checks import Rule, rule
@@ -260,9 +260,7 @@ def assign_path(values: dict, path: str, value: Any) -> None:
 
 
 def _is_greedy(sub: Construct) -> bool:
-    while sub is not GreedyBytes and hasattr(sub, "subcon"):
-        sub = sub.subcon
-    return sub is GreedyBytes
+    return leaf(sub) is GreedyBytes
 
 
 @lru_cache(maxsize=None)
@@ -274,12 +272,8 @@ def flat_rows(struct: Struct) -> tuple[tuple[int, int, str, str], ...] | None:
     for sub in struct.subcons:
         if sub.name is None or sub.name.startswith("_"):
             continue
-        if _is_greedy(sub) or isinstance(getattr(sub, "subcon", None), Struct):
-            return None
-        inner = getattr(sub, "subcon", None)
-        while inner is not None and not isinstance(inner, Struct) and hasattr(inner, "subcon"):
-            inner = inner.subcon
-        if isinstance(inner, Struct):
+        inner = leaf(sub)
+        if inner is GreedyBytes or isinstance(inner, Struct):
             return None
         try:
             size = sub.sizeof()
@@ -305,10 +299,8 @@ def struct_rows(struct: Struct, values: dict, base: int, prefix: str = "") -> li
         if name is None or name.startswith("_"):
             continue
         value = values.get(name) if isinstance(values, dict) else None
-        inner = sub.subcon if hasattr(sub, "subcon") else None
-        while inner is not None and not isinstance(inner, Struct) and hasattr(inner, "subcon"):
-            inner = inner.subcon
-        if isinstance(inner, Struct):
+        inner = leaf(sub)
+        if inner is not sub and isinstance(inner, Struct):
             sub_rows = struct_rows(inner, value or {}, offset, prefix + name + ".")
             rows.extend(sub_rows)
             offset += sum(r[1] for r in sub_rows)

@@ -60,20 +60,20 @@ def pyyaml() -> Any:
     left to be compiled when used. re.compile is wrapped only while the
     import runs, and only that exact pattern is deferred."""
     import sys
-    if "yaml" not in sys.modules:
-        compile_now = re.compile
+    if "yaml" in sys.modules:
+        return sys.modules["yaml"]
+    compile_now = re.compile
 
-        def compile_deferring(pattern: Any, flags: int = 0) -> Any:
-            if pattern == _READER_PATTERN and not flags:
-                return _CompiledOnUse(pattern, flags)
-            return compile_now(pattern, flags)
+    def compile_deferring(pattern: Any, flags: int = 0) -> Any:
+        if pattern == _READER_PATTERN and not flags:
+            return _CompiledOnUse(pattern, flags)
+        return compile_now(pattern, flags)
 
-        re.compile = compile_deferring
-        try:
-            import yaml
-        finally:
-            re.compile = compile_now
-    import yaml
+    re.compile = compile_deferring
+    try:
+        import yaml
+    finally:
+        re.compile = compile_now
     return yaml
 
 
