@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import AcpiTablesError, DescriptionError, Diagnostic, InputError, TableError
+from .formats.sources import is_glob
 
 SEVERITIES = ("note", "warning", "error")  # ascending
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -281,9 +282,6 @@ class Item(NamedTuple):  # immutable; cheaper to make at import than a dataclass
     explicit: bool = True  # named on the command line (not found in a directory)
 
 
-_GLOB_CHARS = re.compile(r"[*?\[]")
-
-
 def expand(args: Iterable[str], stdin: Any = None) -> list[Item]:
     """Inputs in the order given: "-" (standard input, read now), a file, a
     directory (every regular file below it, sorted, recursively: sysfs
@@ -297,7 +295,7 @@ def expand(args: Iterable[str], stdin: Any = None) -> list[Item]:
             items.append(Item("<stdin>", data=stream.read()))
         elif os.path.isdir(arg):
             items += _walk(arg)
-        elif not os.path.exists(arg) and _GLOB_CHARS.search(arg):
+        elif is_glob(arg):
             matches = sorted(glob.glob(arg, recursive=True))
             if not matches:
                 items.append(Item(arg, path=arg))
@@ -306,11 +304,6 @@ def expand(args: Iterable[str], stdin: Any = None) -> list[Item]:
         else:
             items.append(Item(arg, path=arg))
     return items
-
-
-def is_glob(arg: str) -> bool:
-    """A pattern the shell left unexpanded (no file has that name)."""
-    return arg != "-" and not os.path.exists(arg) and bool(_GLOB_CHARS.search(arg))
 
 
 def glob_inputs(arg: str) -> list[str]:

@@ -253,11 +253,12 @@ def decode(
     """Decode tables into text, a YAML description, JSON, acpidump text,
     iasl source or the raw bytes (see --format)."""
     from .. import formats
+    from ..formats.sources import is_glob
     if format not in formats.FORMATS and format != "jsonl":
         _usage(f"unknown format {format!r} (known: {', '.join(formats.FORMATS)})")
     if inputs.count("-") > 1:
         _usage("'-' (stdin) can be given once")
-    if len(inputs) > 1 or format == "jsonl" or any(_is_glob(i) for i in inputs):
+    if len(inputs) > 1 or format == "jsonl" or any(is_glob(i) for i in inputs):
         _decode_many(inputs, format, output, signature, acpica, strict, force)
         return
     input = inputs[0]
@@ -279,11 +280,6 @@ def decode(
         raise Exit(1)
 
 
-def _is_glob(arg: str) -> bool:
-    """batch.is_glob without importing batch (one input stays a small import)."""
-    return arg != "-" and any(c in arg for c in "*?[") and not os.path.exists(arg)
-
-
 def _warns(findings: list) -> bool:
     """--strict fails on warnings and errors; a note is cosmetic (issue 10)."""
     return any(f.severity != "note" for f in findings)
@@ -297,10 +293,11 @@ def _decode_many(inputs: list[str], format: str, output: str, signature: Optiona
     import json
     from .. import batch, formats
     from ..formats import render
+    from ..formats.sources import is_glob
     if format != "jsonl" and formats.get(format).binary:
         _usage(f"the {format} format holds one table: give one INPUT")
     release = None if format == "jsonl" else _acpica_release(acpica, format)
-    names = [n for arg in inputs for n in (batch.glob_inputs(arg) if _is_glob(arg) else [arg])]
+    names = [n for arg in inputs for n in (batch.glob_inputs(arg) if is_glob(arg) else [arg])]
     blocks: list[str] = []
     records: list[dict] = []
     failed = warned = False
@@ -737,8 +734,9 @@ def map_command(
         raise Exit(2)
     props = (iommu_map, iommu_map_mask, msi_map, msi_map_mask)
     inputs = list(inputs or [])
+    from ..formats.sources import is_glob
     if inputs and (len(inputs) > 1 or format is MapManyFormat.jsonl
-                   or any(_is_glob(i) for i in inputs)):
+                   or any(is_glob(i) for i in inputs)):
         if not all(p is None for p in props):
             _err("error: give INPUT files, or DT property values (--iommu-map/--msi-map ...), "
                  "not both")
@@ -747,7 +745,7 @@ def map_command(
             _err("error: '-' (stdin) can be given once")
             raise Exit(2)
         from .. import batch
-        _map_many([n for a in inputs for n in (batch.glob_inputs(a) if _is_glob(a) else [a])],
+        _map_many([n for a in inputs for n in (batch.glob_inputs(a) if is_glob(a) else [a])],
                   dict(rid=rid, segment=segment, device=device, address=address,
                        input_id=input_id, all_ids=all_ids, msi=msi, compat=compat, node=node,
                        cmdline=cmdline),

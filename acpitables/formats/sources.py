@@ -33,6 +33,12 @@ class Source:
         return f"Source(tables={self.tables!r}, skipped={self.skipped!r})"
 
 
+def is_glob(arg: str) -> bool:
+    """A pattern the shell left unexpanded: glob characters in a name no
+    file has ('-' is standard input)."""
+    return arg != "-" and any(c in arg for c in "*?[") and not os.path.exists(arg)
+
+
 _FILE_NAME = re.compile(r"^(?P<sig>[A-Za-z0-9]{4})(?P<n>\d*)(?:\.(?:dat|aml|bin))?$")
 
 
