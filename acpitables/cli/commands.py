@@ -661,6 +661,15 @@ SEGMENT = Option(None, "--segment", metavar="N", help="PCI segment (default 0, o
                  "written in --rid).")
 COMPAT = Option(Compat.linux_7_2, "--compat", metavar="LINUX", help="DT: which Linux "
                 "of_map_id() to follow.")
+DEVICE = Option(None, "--device", metavar="PATH", help="Platform device: an ACPI path (IORT "
+                "named component, RIMT platform device, DMAR ANDD, e.g. '\\_SB_.PCI0.DEV0') "
+                "or an IVRS ACPI HID entry's 'HID:UID'.")
+ADDRESS = Option(None, "--address", metavar="ADDRESS", help="VIOT MMIO endpoint by base "
+                 "address.")
+INPUT_ID = Option(None, "--id", metavar="ID", help="With --device: an input ID (as "
+                  "fsl-mc-like buses pass).")
+MSI = Option(False, "--msi", help="The MSI path (IORT ITS group / DT msi-map) instead of the "
+             "IOMMU.")
 
 
 @command("map", epilog=MAP_EPILOG)
@@ -670,16 +679,12 @@ def map_command(
                                                  "(omit when giving DT property values)."),
     rid: Optional[str] = RID,
     segment: Optional[int] = SEGMENT,
-    device: Optional[str] = Option(None, "--device", metavar="PATH", help="IORT named component by ACPI "
-                                         "path, e.g. '\\_SB_.PCI0.DEV0'."),
-    address: Optional[str] = Option(None, "--address", metavar="ADDRESS", help="VIOT MMIO endpoint by base "
-                                          "address."),
-    input_id: Optional[str] = Option(None, "--id", metavar="ID", help="With --device: an input ID "
-                                           "(as fsl-mc-like buses pass)."),
+    device: Optional[str] = DEVICE,
+    address: Optional[str] = ADDRESS,
+    input_id: Optional[str] = INPUT_ID,
     all_ids: bool = Option(False, "--all", help="The whole 16-bit ID space of each "
                                  "segment as ranges."),
-    msi: bool = Option(False, "--msi", help="The MSI path (IORT ITS group / DT msi-map) "
-                             "instead of the IOMMU."),
+    msi: bool = MSI,
     format: MapManyFormat = Option(MapManyFormat.text, "-f", "--format", metavar="FORMAT",
                                          help="Output format: text, json, jsonl (a record per "
                                          "input)."),
@@ -897,12 +902,10 @@ def explain_command(
     input: str = Argument(..., metavar="INPUT", help="Description, table(s) or .dts/.dtb."),
     rid: Optional[str] = RID,
     segment: Optional[int] = SEGMENT,
-    device: Optional[str] = Option(None, "--device", metavar="PATH", help="Platform device by ACPI "
-                                         "path, e.g. '\\_SB_.PCI0.DEV0'."),
-    address: Optional[str] = Option(None, "--address", metavar="ADDRESS", help="MMIO endpoint by base "
-                                          "address."),
-    input_id: Optional[str] = Option(None, "--id", metavar="ID", help="With --device: an input ID."),
-    msi: bool = Option(False, "--msi", help="The MSI path instead of the IOMMU."),
+    device: Optional[str] = DEVICE,
+    address: Optional[str] = ADDRESS,
+    input_id: Optional[str] = INPUT_ID,
+    msi: bool = MSI,
     format: MapFormat = Option(MapFormat.text, "-f", "--format", metavar="FORMAT", help="Output format: text, json."),
     compat: Compat = COMPAT,
     node: Optional[str] = Option(None, "--node", metavar="NODE", help="DT: the host bridge node."),
