@@ -122,16 +122,6 @@ IRQ_FLAG_FIELDS = (("flags", IRQ_FLAGS), ("nsg_irpt_flags", IRQ_FLAGS),
 # --- the ID mapping description language --------------------------------------
 
 def _describe_mapping(m: dict) -> dict:
-    flags, first = m["flags"], m["input_base"]
-    if not flags and m["output_base"] == first:  # the usual range (issue 11: 8,000 per table)
-        ref = m["output_reference"]
-        return {"input": Hex(first), "count": Hex(m["id_count"] + 1),
-                "output": ref.name if type(ref) is Ref and ref.name is not None
-                else d.describe_ref(ref)}
-    return _describe_any_mapping(m)
-
-
-def _describe_any_mapping(m: dict) -> dict:
     out: dict = {}
     single = m["flags"] & 1
     if single:
@@ -621,111 +611,91 @@ def _check_layout(c: _Context, node: Node, f: dict) -> None:
 
 
 def _check_mappings(c: _Context, node: Node, f: dict) -> None:
+    """The ID mapping rules, each worked out over the mapping columns
+    (issue 11: tables of 100,000 mappings are checked twice per decode),
+    then reported mapping by mapping in the order the rules are listed."""
+    from bisect import bisect_left
+    from itertools import accumulate, compress
+    from operator import add, itemgetter, le, lt
     kind = NODE_TYPES[node.type]
+    role = kind.role
     maps = f.get("mappings", [])
-    allowed = kind.role.targets
-    ranges = []
-    devid = kind.role.deviceid_index(f) if kind.role.deviceid_index is not None else None
-    if _mappings_clean(c, node, kind, maps):
-        return  # nothing the loop below would find (issue 11: 8,000 mappings, twice)
-    # (target, its kind) by reference name: thousands of mappings name a few nodes
-    targets: dict = {}
-    for j, m in enumerate(maps):
-        ref = m["output_reference"]
-        key = ref.name if isinstance(ref, Ref) else None
-        hit = targets.get(key)
-        if hit is None:
-            out = c.target(ref)
-            hit = targets[key] = (out, c.kind_of(out))
-        out, out_kind = hit
-        if out is node:
-            c.add(MAP_SELF, node, f"mappings.{j}.output_reference", f"mapping {j} points at its own "
-                  "node")
-        elif out is not None and out_kind is not None and out_kind.kind not in allowed:
-            names = " or ".join(BY_KIND[t].label for t in allowed) or "nothing"
-            c.add(MAP_TARGET, node, f"mappings.{j}.output_reference", f"mapping {j} goes to "
-                  f"{out.name}, a {out_kind.label} node; a {kind.label} node maps to {names}")
-        if m["flags"] & ~MAPPING_FLAGS.mask:
-            c.add(MAP_FLAGS, node, f"mappings.{j}.flags", f"reserved flag bits "
-                  f"0x{m['flags'] & ~1:X} of mapping {j} are set")
-        if m["flags"] & 1:
-            # Linux honours single mappings on endpoints and for the DeviceID.
-            if not kind.role.single_mappings and kind.role.deviceid_index is not None:
+    if not maps:
+        return
+    refs, flags, first, count, out = ([*map(itemgetter(k), maps)] for k in (
+        "output_reference", "flags", "input_base", "id_count", "output_base"))
+    found: list = []  # (mapping, rule order, rule, field, message)
+    # Targets: each reference object looked up once (decode shares one per
+    # target; compile makes one per mapping).
+    ids = list(map(id, refs))
+    for ref_id, ref in dict(zip(ids, refs)).items():
+        target = c.target(ref)
+        target_kind = c.kind_of(target)
+        if target is node:
+            rule, why = MAP_SELF, "points at its own node"
+        elif target is not None and target_kind is not None and \
+                target_kind.kind not in role.targets:
+            names = " or ".join(BY_KIND[t].label for t in role.targets) or "nothing"
+            rule, why = MAP_TARGET, (f"goes to {target.name}, a {target_kind.label} node; a "
+                                     f"{kind.label} node maps to {names}")
+        else:
+            continue
+        found += [(j, 0, rule, f"mappings.{j}.output_reference", f"mapping {j} {why}")
+                  for j, i in enumerate(ids) if i == ref_id]
+    flagged = list(compress(range(len(maps)), flags))
+    found += [(j, 1, MAP_FLAGS, f"mappings.{j}.flags", f"reserved flag bits "
+               f"0x{flags[j] & ~1:X} of mapping {j} are set")
+              for j in flagged if flags[j] & ~MAPPING_FLAGS.mask]
+    # Single mappings: Linux honours them on endpoints and for the DeviceID.
+    single = {j for j in flagged if flags[j] & 1}
+    if not role.single_mappings:
+        devid = role.deviceid_index(f) if role.deviceid_index is not None else None
+        for j in sorted(single):
+            if role.deviceid_index is not None:
                 # SMMUv3/PMCG: only the DeviceID mapping may be single; Linux
                 # skips any other single mapping while translating.
                 if j != devid:
-                    c.add(MAP_SINGLE, node, f"mappings.{j}.flags", f"single mapping {j} is not the "
-                          f"{kind.label} node's DeviceID mapping (Linux skips it)")
-            elif not kind.role.single_mappings:
-                if kind.role.kind in (RoleKind.IOMMU, RoleKind.MSI_CONTROLLER):
-                    c.add(MAP_SINGLE, node, f"mappings.{j}.flags", f"single mapping {j} is not "
-                          f"allowed on a {kind.label} node (Linux skips it)")
-                else:
-                    c.add(MAP_SINGLE_ODD, node, f"mappings.{j}.flags", f"single mapping {j} on a "
-                          f"{kind.label} node")
-            continue
-        first, last = m["input_base"], m["input_base"] + m["id_count"]
-        if last > 0xFFFFFFFF or m["output_base"] + m["id_count"] > 0xFFFFFFFF:
-            c.add(MAP_WRAP, node, f"mappings.{j}.id_count", f"mapping {j} runs past ID 0xFFFFFFFF "
-                  "(Linux never matches a range that wraps)")
-            continue
-        ranges.append((first, last, j))
-    ranges.sort()
-    prev = None
-    for first, last, j in ranges:
-        if prev is not None and first <= prev[1]:
-            if first == prev[1] and prev[0] < prev[1]:
-                c.add(MAP_COUNT, node, f"mappings.{j}.input_base", f"mapping {prev[2]} ends at "
-                      f"input ID 0x{first:X} where mapping {j} starts: a count written where "
-                      "count - 1 belongs? (Linux logs FW_BUG and prefers the later range)")
+                    found.append((j, 2, MAP_SINGLE, f"mappings.{j}.flags", f"single mapping "
+                                  f"{j} is not the {kind.label} node's DeviceID mapping "
+                                  "(Linux skips it)"))
+            elif role.kind in (RoleKind.IOMMU, RoleKind.MSI_CONTROLLER):
+                found.append((j, 2, MAP_SINGLE, f"mappings.{j}.flags", f"single mapping {j} "
+                              f"is not allowed on a {kind.label} node (Linux skips it)"))
             else:
-                c.add(MAP_OVERLAP, node, f"mappings.{j}.input_base", f"mapping {j} "
-                      f"[0x{first:X}, 0x{last:X}] overlaps mapping {prev[2]} "
-                      f"[0x{prev[0]:X}, 0x{prev[1]:X}]; Linux uses the first match")
-        if prev is None or last > prev[1]:
-            prev = (first, last, j)
-
-
-def _mappings_clean(c: _Context, node: Node, kind: NodeKind, maps: Any) -> bool:
-    """True only when _check_mappings' loop would add nothing: every target
-    a node of a kind this one maps to, no flag bit set, no range past
-    0xFFFFFFFF, no two input ranges touching. Worked out column by column;
-    anything else (or unsure) is False and the loop runs."""
-    from operator import add, attrgetter, itemgetter, lt
-    if not isinstance(maps, list) or len(maps) < 2:
-        return False
-    try:
-        refs = list(map(itemgetter("output_reference"), maps))
-        cols = [list(map(itemgetter(k), maps)) for k in ("flags", "input_base", "id_count",
-                                                          "output_base")]
-    except (KeyError, TypeError):
-        return False
-    flags, first, count, out = cols
-    if any(set(map(type, col)) != {int} for col in cols) or any(flags):
-        return False
-    # the targets, each once: decode shares one Ref per target, compile does not
-    ids = list(map(id, refs))
-    if ids.count(ids[0]) == len(ids):
-        named: Any = [refs[0]]
-    elif set(map(type, refs)) == {Ref}:
-        named = [Ref(name=name) for name in set(map(attrgetter("name"), refs))]
-    else:
-        named = dict(zip(ids, refs)).values()
-    for ref in named:
-        target = c.target(ref)
-        target_kind = c.kind_of(target)
-        if target is node or (target is not None and target_kind is not None
-                              and target_kind.kind not in kind.role.targets):
-            return False
+                found.append((j, 2, MAP_SINGLE_ODD, f"mappings.{j}.flags", f"single mapping "
+                              f"{j} on a {kind.label} node"))
+    # Ranges (single mappings have none): a range past 32 bits never matches.
     last = list(map(add, first, count))
-    if max(last) > 0xFFFFFFFF or (max(out) + max(count) > 0xFFFFFFFF
-                                  and max(map(add, out, count)) > 0xFFFFFFFF):
-        return False
-    # sorted by start, no range reaching the next one's start: no overlap at all
-    if first != sorted(first):  # (decoded tables mostly list them in order)
-        ranges = sorted(zip(first, last))
-        first, last = [r[0] for r in ranges], [r[1] for r in ranges]
-    return all(map(lt, last[:-1], first[1:]))
+    ends = list(map(add, out, count))
+    wraps = {j for j, (a, b) in enumerate(zip(last, ends))
+             if (a > 0xFFFFFFFF or b > 0xFFFFFFFF) and j not in single} \
+        if max(last) > 0xFFFFFFFF or max(ends) > 0xFFFFFFFF else set()
+    found += [(j, 3, MAP_WRAP, f"mappings.{j}.id_count", f"mapping {j} runs past ID "
+               "0xFFFFFFFF (Linux never matches a range that wraps)") for j in sorted(wraps)]
+    for j, _, rule, field, message in sorted(found, key=itemgetter(0, 1)):
+        c.add(rule, node, field, message)
+    # Overlaps, in input order: each range against the one reaching furthest
+    # before it (the first of them when two reach as far).
+    skip = single | wraps
+    order = [j for j in range(len(maps)) if j not in skip] if skip else range(len(maps))
+    los = [first[j] for j in order] if skip else first
+    his = [last[j] for j in order] if skip else last
+    if len(los) < 2:
+        return
+    if not all(map(lt, los, los[1:])):  # not already in input order: sort
+        los, his, order = map(list, zip(*sorted(zip(los, his, order))))
+    reach = list(accumulate(his, max))  # the furthest last ID so far
+    for k in compress(range(1, len(los)), map(le, los[1:], reach)):
+        i = bisect_left(reach, reach[k - 1])  # the first range to reach that far
+        lo, hi, j, prev = los[k], his[k], order[k], order[i]
+        if lo == his[i] and los[i] < his[i]:
+            c.add(MAP_COUNT, node, f"mappings.{j}.input_base", f"mapping {prev} ends at "
+                  f"input ID 0x{lo:X} where mapping {j} starts: a count written where "
+                  "count - 1 belongs? (Linux logs FW_BUG and prefers the later range)")
+        else:
+            c.add(MAP_OVERLAP, node, f"mappings.{j}.input_base", f"mapping {j} "
+                  f"[0x{lo:X}, 0x{hi:X}] overlaps mapping {prev} "
+                  f"[0x{los[i]:X}, 0x{his[i]:X}]; Linux uses the first match")
 
 
 @checks("its_group")
@@ -924,47 +894,33 @@ def _check_iwb(c: _Context, node: Node, f: dict) -> None:
         c.add(IWB_INDEX, node, "iwb_index", f"IWB index {idx} is also {other.name}'s")
 
 
-def _target_runs(node: Node, by_name: dict) -> list[list] | None:
-    """_check_cycles' [target, times] runs of a node whose every mapping
-    names another node of the table (Refs, as decode makes them), made
-    column-wise; None for anything else (the loop there decides)."""
+def _edges(c: _Context) -> dict[str, list[list]]:
+    """Each decoded node's mapping targets as runs [target, times]: a
+    node's thousands of mappings to one SMMU are one edge, walked once and
+    reported as often as it is there. Mappings to the node itself or to no
+    node of the table are no edge."""
+    from functools import partial
     from itertools import groupby
-    from operator import attrgetter, itemgetter
-    maps = node.fields.get("mappings", ())
-    if not isinstance(maps, list) or len(maps) < 2:
-        return None
-    try:
-        refs = list(map(itemgetter("output_reference"), maps))
-    except (KeyError, TypeError):
-        return None
-    if set(map(type, refs)) != {Ref}:
-        return None
-    names = list(map(attrgetter("name"), refs))
-    if any(name not in by_name or name == node.name for name in set(names)):
-        return None
-    return [[name, len(list(group))] for name, group in groupby(names)]
+    from operator import is_not, itemgetter
+    by_name = c.by_name
+    edges: dict[str, list[list]] = {}
+    for node in c.table.nodes:
+        if node.raw:
+            continue
+        refs = list(map(itemgetter("output_reference"), node.fields.get("mappings", ())))
+        ids = list(map(id, refs))
+        edge = {i: ref.name for i, ref in dict(zip(ids, refs)).items()  # each object once
+                if isinstance(ref, Ref) and ref.name in by_name and ref.name != node.name}
+        names = filter(partial(is_not, None), map(edge.get, ids))
+        edges[node.name] = [[name, len(list(run))] for name, run in groupby(names)]
+    return edges
 
 
 def _check_cycles(c: _Context) -> None:
     """Mapping chains that come back to a node (Linux follows them with no
     hop limit). Iterative colouring: linear in nodes + mappings."""
     by_name = c.by_name
-    edges: dict[str, list[list]] = {}  # name -> [target, times] runs
-    for node in c.table.nodes:
-        if node.raw:
-            continue
-        # Runs of one target as (name, times): a node's thousands of mappings
-        # to one SMMU are one edge walked once, reported as often as it is there.
-        runs = _target_runs(node, by_name)
-        outs: list[list] = runs if runs is not None else []  # [target, times]
-        for m in node.fields.get("mappings", ()) if runs is None else ():
-            ref = m["output_reference"]
-            if isinstance(ref, Ref) and ref.name in by_name and ref.name != node.name:
-                if outs and outs[-1][0] == ref.name:
-                    outs[-1][1] += 1
-                else:
-                    outs.append([ref.name, 1])
-        edges[node.name] = outs
+    edges = _edges(c)
     state: dict[str, int] = {}
     for start in edges:
         if state.get(start):
