@@ -233,7 +233,9 @@ def describe(decoded: Decoded | Source) -> dict[str, Any]:
     if not isinstance(decoded, Decoded):
         decoded = decode(decoded)
     spec = decoded.spec or spec_for(decoded.table.signature)
-    return spec.describe(decoded.table)
+    from .engine import collector
+    with collector.paused():  # a tree of new dicts and ints, nothing cyclic
+        return spec.describe(decoded.table)
 
 
 def validate(source: Decoded | Source | Mapping[str, Any],

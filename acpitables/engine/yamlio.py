@@ -19,13 +19,13 @@ writes YAML (issue 11: start-up).
 """
 from __future__ import annotations
 
-import gc
 import re
 import reprlib
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DescriptionError, Diagnostic
+from . import collector
 
 if TYPE_CHECKING:
     from array import array
@@ -574,19 +574,11 @@ def load(text: str | bytes, filename: str = "<description>") -> Any:
         if isinstance(text, (bytes, bytearray, memoryview)):
             text = decode_text(bytes(text))
         _check_characters(text)
-        # The cyclic collector would rescan the young, growing tree again and
-        # again (the load is superlinear with it on); nothing built here is
-        # cyclic, so pause it for the load only (not the whole command: memory).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with collector.paused():  # for the load only (not the whole command: memory)
             try:
                 data, aliased = _load_events(text)
             except Exception:  # noqa: BLE001 - the general path decides, and words any error
                 data, aliased = _load_general(text), True
-        finally:
-            if collecting:
-                gc.enable()
         if not aliased:  # the parse bounded the nesting, and nothing repeats
             return data
         aliased_values = [0]

@@ -73,17 +73,9 @@ def dump(decoded: "Decoded | Sequence[Decoded]", format: str = "text", *,
         [cast("Decoded", decoded)]
     if not tables:
         raise ValueError("no table to render")
-    # The cyclic collector would rescan the growing output (a description of
-    # 100,000 mappings: 300,000 new objects, nothing cyclic) again and again:
-    # paused for the render only, and left as it was found (issue 11).
-    import gc
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    from ..engine import collector
+    with collector.paused():  # the output grows, nothing in it is cyclic
         return fmt.render(tables, Options(acpica=acpica, names=tuple(names), output=output))
-    finally:
-        if collecting:
-            gc.enable()
 
 
 # --- the formats ----------------------------------------------------------------

@@ -1067,19 +1067,6 @@ def _iommu_map(item: dict, kinds: dict, p: d.Problems, path: tuple) -> list[dict
 
 
 def describe_iort(table: Table) -> dict:
-    # a description is a tree of new dicts and Hex ints, nothing cyclic: the
-    # collector paused while it grows (as formats.dump does), then as it was
-    import gc
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _describe_iort(table)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _describe_iort(table: Table) -> dict:
     desc = d.describe_header(table)
     trev = table.header["revision"]
     if trev in DEPRECATED_REVISIONS or trev > 7:
